@@ -1,0 +1,40 @@
+# Two commands do all the set-up from a clean clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/predator backtest --data data/binanceus_BTCUSDT_1m_20230301_20230321.csv.gz \
+		--strategy sma_cross --param fast=10 --param slow=30 \
+		--cash 100000 --sizing fraction:0.95 --size-precision 5 --commission 0.001 \
+		--journal .demo/journal.sqlite
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint unit
+
+# Benchmarks run peers in their own environment (.bench-venv), never as project dependencies.
+# Extra arguments: make bench BENCH_ARGS="--repeats 10 --json"
+BENCH_ARGS ?=
+bench:
+	PYTHON=$(PYTHON) bash bench/setup_env.sh
+	.bench-venv/bin/python bench/bars.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .bench-venv .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,213 @@
+"""The ``predator`` command: a thin adapter over the library.
+
+User errors (bad data, bad options, unknown strategy) print one line and exit 2;
+nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from predator import __version__
+
+__all__ = ["main"]
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--param expects key=value, got {item!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="predator",
+        description="Predator trading operations platform.",
+    )
+    parser.add_argument("--version", action="version", version=f"predator {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    bt = commands.add_parser(
+        "backtest",
+        help="run a strategy on OHLCV bars through the paper exchange",
+        description="Run a strategy on OHLCV bars: risk, execution, paper exchange, "
+        "portfolio, double-entry ledger and journal, exactly.",
+    )
+    bt.add_argument("--data", required=True, metavar="FILE", help="OHLCV CSV (optionally .gz)")
+    bt.add_argument(
+        "--strategy",
+        required=True,
+        metavar="NAME",
+        help="built-in (sma_cross, ema_cross) or path/to/file.py[:Class]",
+    )
+    bt.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="strategy parameter"
+    )
+    bt.add_argument("--cash", default="10000", help="starting cash (default 10000)")
+    bt.add_argument(
+        "--commission", default="0", metavar="F", help="fraction of notional, e.g. 0.002"
+    )
+    bt.add_argument("--commission-fixed", default="0", metavar="X", help="cash per order")
+    bt.add_argument("--commission-per-unit", default="0", metavar="X", help="cash per unit")
+    bt.add_argument("--spread-bps", default="0", metavar="BPS", help="full bid-ask spread")
+    bt.add_argument("--slippage-bps", default="0", metavar="BPS", help="taker slippage")
+    bt.add_argument(
+        "--fill",
+        default="next-open",
+        choices=["next-open", "close"],
+        help="market orders fill at the next bar's open (default) or this bar's close",
+    )
+    bt.add_argument(
+        "--sizing",
+        default="all-in",
+        metavar="SPEC",
+        help="default order size: all-in, units:N or fraction:F (default all-in)",
+    )
+    bt.add_argument("--symbol", default=None, help="instrument symbol (default: from file name)")
+    bt.add_argument(
+        "--size-precision",
+        type=int,
+        default=0,
+        metavar="N",
+        help="decimals of order quantities (default 0: whole units)",
+    )
+    bt.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="leave the last position open instead of closing it at the end",
+    )
+    bt.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _run_backtest(args: argparse.Namespace) -> int:
+    from predator.market import DataFormatError, load_bars
+    from predator.node import Backtest, BacktestConfig, BacktestError
+    from predator.strategy import StrategyError
+
+    if args.size_precision < 0 or args.size_precision > 12:
+        raise UserError(f"--size-precision must be within 0..12, got {args.size_precision}")
+    config = BacktestConfig(
+        strategy=args.strategy,
+        params=_parse_params(args.param),
+        cash=args.cash,
+        commission=args.commission,
+        commission_fixed=args.commission_fixed,
+        commission_per_unit=args.commission_per_unit,
+        spread_bps=args.spread_bps,
+        slippage_bps=args.slippage_bps,
+        fill=args.fill,
+        sizing=args.sizing,
+        journal=args.journal,
+        finalize=not args.keep_open,
+    )
+    interactive = sys.stdout.isatty() and not args.json
+    try:
+        # Validate the strategy before reading data so a typo fails fast.
+        from predator.strategy import build_strategy
+
+        build_strategy(config.strategy, config.params)
+        feed = load_bars(args.data, symbol=args.symbol, size_precision=args.size_precision)
+        if interactive:
+            result = _with_progress(Backtest, feed, config)
+        else:
+            result = Backtest(feed, config).run()
+    except (DataFormatError, BacktestError, StrategyError) as exc:
+        raise UserError(str(exc)) from None
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary, config.strategy, feed.format)
+    return 0
+
+
+def _with_progress(backtest_cls: Any, feed: Any, config: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]backtest[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(feed.instrument.symbol, total=len(feed))
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return backtest_cls(feed, config, progress=advance).run()
+
+
+def _print_summary(summary: dict[str, Any], strategy: str, data_format: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f} %"
+
+    table = Table(title=f"{strategy} on {summary['symbol']} ({summary['bars']} bars)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("Final equity", f"{summary['final_equity']:,.2f}"),
+        ("Return", pct(summary["return_pct"])),
+        ("Buy & hold", pct(summary["buy_hold_pct"])),
+        ("Trades", str(summary["trades"])),
+        ("Win rate", pct(summary["win_rate_pct"])),
+        ("Max drawdown", pct(summary["max_drawdown_pct"])),
+        ("Exposure time", pct(summary["exposure_pct"])),
+        ("Fees", f"{summary['fees']:,.2f}"),
+        ("Orders / fills", f"{summary['orders']} / {summary['fills']}"),
+        ("Rejections", ", ".join(f"{k}: {v}" for k, v in summary["rejections"].items()) or "none"),
+        ("Journal", summary["journal"] or "(in memory)"),
+        ("Journal digest", summary["journal_digest"]),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``predator`` console script; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "backtest":
+            return _run_backtest(args)
+    except UserError as exc:
+        print(f"predator: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("predator: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

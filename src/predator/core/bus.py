@@ -1,0 +1,136 @@
+"""The message bus: the only way components talk to each other.
+
+Facts are published to every subscriber of their type (and of its base types);
+commands go to their one registered handler. A single :class:`Interceptor` hook sees
+every message before delivery, which is where the chaos layer delays, drops,
+duplicates or reorders messages without touching the components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from predator.core.events import Command, Event, Message
+
+__all__ = ["Interceptor", "MessageBus", "NoHandler"]
+
+E = TypeVar("E", bound=Event)
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Any], Any]
+
+
+class NoHandler(LookupError):
+    """A command was sent that no component handles."""
+
+    def __init__(self, command_type: type) -> None:
+        super().__init__(f"no handler registered for command {command_type.__name__}")
+        self.command_type = command_type
+
+
+class Interceptor(Protocol):
+    """Decides what happens to a message on its way to delivery.
+
+    ``deliver`` performs the normal delivery; an interceptor may call it now, later
+    (delay, reorder), several times (duplicate), never (drop) or with another message
+    (corrupt). For a command it must return what ``deliver`` returned, or ``None``
+    when the command was dropped.
+    """
+
+    def intercept(self, message: Message, deliver: Callable[[Message], Any]) -> Any: ...
+
+
+class MessageBus:
+    """Typed publish/subscribe for events plus single-handler commands.
+
+    Delivery is synchronous and in subscription order (across base-type and exact-type
+    subscriptions alike), so a simulation run is deterministic. A handler subscribed to
+    a base type (``Event``) receives every subclass, which is how the journal records
+    everything.
+
+    >>> bus = MessageBus()
+    >>> seen = []
+    >>> bus.subscribe(Event, seen.append)
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: dict[type, list[tuple[int, Handler]]] = {}
+        self._subscription_seq = 0
+        self._resolved: dict[type, tuple[Handler, ...]] = {}
+        self._commands: dict[type, Handler] = {}
+        self._interceptor: Interceptor | None = None
+        self.published = 0
+
+    # -- events ---------------------------------------------------------------------
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Any]) -> None:
+        """Deliver every published ``event_type`` (or subclass) to ``handler``."""
+        self._subscription_seq += 1
+        self._subscribers.setdefault(event_type, []).append((self._subscription_seq, handler))
+        self._resolved.clear()
+
+    def unsubscribe(self, event_type: type[E], handler: Callable[[E], Any]) -> None:
+        """Stop delivering ``event_type`` to ``handler``."""
+        entries = self._subscribers.get(event_type, [])
+        for entry in entries:
+            if entry[1] == handler:
+                entries.remove(entry)
+                break
+        else:
+            raise ValueError(f"{handler!r} is not subscribed to {event_type.__name__}")
+        self._resolved.clear()
+
+    def handlers_for(self, event_type: type) -> tuple[Handler, ...]:
+        """The handlers an event of ``event_type`` reaches, in delivery order."""
+        handlers = self._resolved.get(event_type)
+        if handlers is None:
+            collected: list[tuple[int, Handler]] = []
+            for klass in event_type.__mro__:
+                collected.extend(self._subscribers.get(klass, ()))
+            collected.sort(key=lambda entry: entry[0])
+            handlers = self._resolved[event_type] = tuple(h for _, h in collected)
+        return handlers
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to its subscribers (through the interceptor, if any)."""
+        self.published += 1
+        if self._interceptor is not None:
+            self._interceptor.intercept(event, self._deliver_event)
+            return
+        handlers = self._resolved.get(type(event))
+        if handlers is None:
+            handlers = self.handlers_for(type(event))
+        for handler in handlers:
+            handler(event)
+
+    def _deliver_event(self, event: Message) -> None:
+        for handler in self.handlers_for(type(event)):
+            handler(event)
+
+    # -- commands -------------------------------------------------------------------
+    def register(self, command_type: type[C], handler: Callable[[C], Any]) -> None:
+        """Make ``handler`` the one handler of ``command_type``."""
+        if command_type in self._commands:
+            raise ValueError(f"a handler for {command_type.__name__} is already registered")
+        self._commands[command_type] = handler
+
+    def send(self, command: Command) -> Any:
+        """Hand ``command`` to its handler and return the handler's answer."""
+        if self._interceptor is not None:
+            return self._interceptor.intercept(command, self._deliver_command)
+        return self._deliver_command(command)
+
+    def _deliver_command(self, command: Message) -> Any:
+        handler = self._commands.get(type(command))
+        if handler is None:
+            raise NoHandler(type(command))
+        return handler(command)
+
+    # -- chaos hook -------------------------------------------------------------------
+    @property
+    def interceptor(self) -> Interceptor | None:
+        """The hook every message passes through (``None``: direct delivery)."""
+        return self._interceptor
+
+    @interceptor.setter
+    def interceptor(self, value: Interceptor | None) -> None:
+        self._interceptor = value

@@ -1,0 +1,192 @@
+"""The portfolio: our positions, cash and PnL, derived from fills and posted to the ledger.
+
+Every fill becomes one balanced ledger transaction (cash, position at cost, realized
+PnL, fees). ``check_balance_equation`` proves, to the smallest money unit, that the
+ledger and the portfolio tell the same story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from predator.core.bus import MessageBus
+from predator.execution.order import OrderFilled
+from predator.ledger.ledger import (
+    Account,
+    BalanceEquationViolated,
+    Ledger,
+    Posting,
+    Transaction,
+)
+from predator.market.instrument import Instrument
+from predator.portfolio.position import ClosedTrade, Lot, Position
+
+__all__ = ["Portfolio"]
+
+
+class Portfolio:
+    """Positions long and short, cash, realized/unrealized PnL and fees, exactly.
+
+    Money amounts are ints in ``money_precision`` units; quantities and prices at the
+    instrument's scales.
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: MessageBus | None,
+        ledger: Ledger,
+        instruments: Iterable[Instrument],
+        initial_cash: int,
+        ts: int = 0,
+    ) -> None:
+        self.instruments = {i.symbol: i for i in instruments}
+        self.ledger = ledger
+        self.initial_cash = initial_cash
+        self.cash = initial_cash
+        self.realized_pnl = 0
+        self.fees = 0
+        self.positions: dict[str, Position] = {s: Position(s) for s in self.instruments}
+        self.closed_trades: list[ClosedTrade] = []
+        self.fills = 0
+        ledger.post(
+            Transaction(
+                ts=ts,
+                reference="initial capital",
+                postings=(
+                    Posting(Account.CASH, initial_cash),
+                    Posting(Account.CAPITAL, -initial_cash),
+                ),
+            )
+        )
+        self._position_accounts = {s: Account.position(s) for s in self.instruments}
+        if bus is not None:
+            bus.subscribe(OrderFilled, self.apply_fill)
+
+    # -- fills ------------------------------------------------------------------------
+    def apply_fill(self, fill: OrderFilled) -> None:
+        """Apply one fill: FIFO lots, cash, realized PnL, fees and the ledger posting."""
+        symbol = fill.symbol
+        factor = self.instruments[symbol].notional_factor
+        position = self.positions[symbol]
+        signed = fill.side * fill.quantity
+        price = fill.price
+        remaining = fill.quantity
+        fee_left = fill.fee
+        closed_cost = 0
+        gross_total = 0
+        lots = position.lots
+        while remaining and lots and lots[0].quantity * signed < 0:
+            lot = lots[0]
+            lot_size = abs(lot.quantity)
+            take = min(remaining, lot_size)
+            direction = 1 if lot.quantity > 0 else -1
+            # Fee shares: proportional, floor, the remainder stays with what is left.
+            exit_fee = fill.fee * take // fill.quantity
+            entry_fee = lot.entry_fee * take // lot_size
+            fee_left -= exit_fee
+            cost = direction * take * lot.price * factor
+            gross = direction * take * (price - lot.price) * factor
+            closed_cost += cost
+            gross_total += gross
+            self.closed_trades.append(
+                ClosedTrade(
+                    symbol=symbol,
+                    size=direction * take,
+                    entry_ts=lot.entry_ts,
+                    exit_ts=fill.ts,
+                    entry_price=lot.price,
+                    exit_price=price,
+                    gross_pnl=gross,
+                    fees=entry_fee + exit_fee,
+                    pnl=gross - entry_fee - exit_fee,
+                )
+            )
+            if take == lot_size:
+                lots.popleft()
+            else:
+                lot.quantity -= direction * take
+                lot.entry_fee -= entry_fee
+            remaining -= take
+        opened_cost = 0
+        if remaining:
+            direction = 1 if signed > 0 else -1
+            lots.append(Lot(direction * remaining, price, fill.ts, fee_left))
+            opened_cost = direction * remaining * price * factor
+        cash_delta = -signed * price * factor - fill.fee
+        self.cash += cash_delta
+        self.realized_pnl += gross_total
+        self.fees += fill.fee
+        position.quantity += signed
+        position.cost += opened_cost - closed_cost
+        self.fills += 1
+        postings = [Posting(Account.CASH, cash_delta)]
+        if opened_cost or closed_cost:
+            postings.append(Posting(self._position_accounts[symbol], opened_cost - closed_cost))
+        if gross_total:
+            postings.append(Posting(Account.REALIZED_PNL, -gross_total))
+        if fill.fee:
+            postings.append(Posting(Account.FEES, fill.fee))
+        self.ledger.post(
+            Transaction(ts=fill.ts, reference=f"fill {fill.trade_id}", postings=tuple(postings))
+        )
+
+    # -- valuation --------------------------------------------------------------------
+    def position_quantity(self, symbol: str) -> int:
+        """Signed open quantity of ``symbol`` (size-precision units)."""
+        return self.positions[symbol].quantity
+
+    def unrealized_pnl(self, marks: Mapping[str, int]) -> int:
+        """Open positions' PnL at ``marks`` (price per symbol), in money units."""
+        total = 0
+        for symbol, position in self.positions.items():
+            if position.quantity:
+                value = position.quantity * marks[symbol] * self.instruments[symbol].notional_factor
+                total += value - position.cost
+        return total
+
+    def equity(self, marks: Mapping[str, int]) -> int:
+        """Cash plus open positions valued at ``marks``."""
+        equity = self.cash
+        for symbol, position in self.positions.items():
+            if position.quantity:
+                factor = self.instruments[symbol].notional_factor
+                equity += position.quantity * marks[symbol] * factor
+        return equity
+
+    # -- invariants -------------------------------------------------------------------
+    def check_balance_equation(self) -> None:
+        """Raise :class:`BalanceEquationViolated` unless ledger and portfolio agree exactly.
+
+        Checks: the trial balance is zero; ledger cash = portfolio cash; each position
+        account = that position's cost; capital + realized PnL - fees = cash + positions
+        at cost; and each position's cost equals the sum of its lots.
+        """
+        ledger = self.ledger
+        ledger.check()
+        if ledger.balance(Account.CASH) != self.cash:
+            raise BalanceEquationViolated(
+                "ledger cash vs portfolio cash", self.cash, ledger.balance(Account.CASH)
+            )
+        at_cost = 0
+        for symbol, position in self.positions.items():
+            factor = self.instruments[symbol].notional_factor
+            lots_cost = sum(lot.quantity * lot.price * factor for lot in position.lots)
+            lots_quantity = sum(lot.quantity for lot in position.lots)
+            if lots_cost != position.cost or lots_quantity != position.quantity:
+                raise BalanceEquationViolated(
+                    f"{symbol} lots vs position", position.cost, lots_cost
+                )
+            account = ledger.balance(self._position_accounts[symbol])
+            if account != position.cost:
+                raise BalanceEquationViolated(
+                    f"ledger {symbol} position at cost", position.cost, account
+                )
+            at_cost += position.cost
+        expected = self.initial_cash + self.realized_pnl - self.fees
+        if self.cash + at_cost != expected:
+            raise BalanceEquationViolated(
+                "cash + positions at cost vs capital + realized - fees",
+                expected,
+                self.cash + at_cost,
+            )

@@ -1,0 +1,22 @@
+"""Strategies: the API user code implements, built-ins, loading and the runner.
+
+Strategies only express intents; the risk layer decides what reaches the venue.
+"""
+
+from predator.strategy.api import Sizing, Strategy, StrategyContext
+from predator.strategy.builtins import BUILTINS, EmaCross, SmaCross
+from predator.strategy.registry import StrategyError, build_strategy, resolve_strategy
+from predator.strategy.runner import StrategyRunner
+
+__all__ = [
+    "BUILTINS",
+    "EmaCross",
+    "Sizing",
+    "SmaCross",
+    "Strategy",
+    "StrategyContext",
+    "StrategyError",
+    "StrategyRunner",
+    "build_strategy",
+    "resolve_strategy",
+]

@@ -1,0 +1,258 @@
+"""The strategy API: what user code implements and what it may call.
+
+A strategy reacts to ``on_start``, ``on_bar``, ``on_fill`` and ``on_stop`` and expresses
+order *intents* with ``buy``, ``sell``, ``close`` and ``target``; every intent goes to
+the risk engine. Sizes are whole units (``Decimal``-friendly), a fraction of equity,
+or a target position; without a size the run's default sizing applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import msgspec
+
+from predator.core.numbers import from_decimal, to_decimal
+from predator.execution.order import OrderFilled
+from predator.market.bar import Bar
+from predator.market.instrument import Instrument
+from predator.venue.orders import OrderRequest, OrderType, Side, TimeInForce
+
+__all__ = ["Sizing", "Strategy", "StrategyContext"]
+
+Number = Decimal | int | str
+
+
+class Sizing(msgspec.Struct, frozen=True):
+    """Default order size: ``all-in``, ``units:N`` or ``fraction:F`` (of equity)."""
+
+    kind: str
+    value: Decimal = Decimal(1)
+
+    @classmethod
+    def parse(cls, text: str) -> Sizing:
+        """Parse the CLI form; raise ``ValueError`` with the accepted forms."""
+        text = text.strip()
+        if text == "all-in":
+            return cls("fraction", Decimal(1))
+        kind, _, value = text.partition(":")
+        if kind in ("units", "fraction") and value:
+            try:
+                number = Decimal(value)
+            except ArithmeticError:
+                number = Decimal(-1)
+            if number > 0 and (kind == "units" or number <= 1):
+                return cls(kind, number)
+        raise ValueError(
+            f"invalid sizing {text!r}: expected all-in, units:N (N > 0) or fraction:F (0 < F <= 1)"
+        )
+
+
+class StrategyContext:
+    """What the runner gives a strategy: its instrument, state queries, order submission."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        instrument: Instrument,
+        sizing: Sizing,
+        submit: Callable[[OrderRequest], bool],
+        position: Callable[[], int],
+        now_ns: Callable[[], int],
+    ) -> None:
+        self.name = name
+        self.instrument = instrument
+        self.sizing = sizing
+        self._submit = submit
+        self._position = position
+        self.now_ns = now_ns
+        self._order_seq = 0
+
+    def position(self) -> int:
+        return self._position()
+
+    def next_order_id(self) -> str:
+        self._order_seq += 1
+        return f"{self.name}-{self._order_seq}"
+
+    def submit(self, request: OrderRequest) -> bool:
+        return self._submit(request)
+
+
+class Strategy:
+    """Base class of every strategy.
+
+    Declare tunable parameters with their defaults in ``parameters``; they arrive as
+    attributes. ``warmup`` is the number of bars before the strategy can signal
+    (used, like backtesting.py, as the start of the buy & hold comparison).
+
+    >>> class Hold(Strategy):
+    ...     def on_bar(self, bar):
+    ...         if not self.position:
+    ...             self.buy()
+    """
+
+    name: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any]] = {}
+    warmup: int = 0
+
+    def __init__(self, **params: Any) -> None:
+        for key, default in self.parameters.items():
+            setattr(self, key, params.get(key, default))
+        self._ctx: StrategyContext | None = None
+
+    # -- lifecycle (override) -----------------------------------------------------------
+    def on_start(self) -> None:
+        """Called once before the first bar."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Called on every bar, after the venue has processed it."""
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """Called for each fill of this strategy's orders."""
+
+    def on_stop(self) -> None:
+        """Called once after the last bar."""
+
+    # -- context --------------------------------------------------------------------------
+    def bind(self, ctx: StrategyContext) -> None:
+        """Attach the runner's context (done by the runner, not by user code)."""
+        self._ctx = ctx
+
+    @property
+    def ctx(self) -> StrategyContext:
+        if self._ctx is None:
+            raise RuntimeError(f"strategy {type(self).__name__} is not attached to a runner")
+        return self._ctx
+
+    @property
+    def instrument(self) -> Instrument:
+        return self.ctx.instrument
+
+    @property
+    def position(self) -> int:
+        """Signed open quantity (size-precision units); 0 when flat."""
+        return self.ctx.position()
+
+    def price(self, units: int) -> Decimal:
+        """A price int as ``Decimal`` (``18036 -> Decimal('180.36')``)."""
+        return to_decimal(units, self.ctx.instrument.price_precision)
+
+    # -- intents ----------------------------------------------------------------------------
+    def buy(
+        self,
+        units: Number | None = None,
+        *,
+        fraction: Number | None = None,
+        limit: Number | None = None,
+        stop: Number | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+    ) -> str | None:
+        """Intend to buy; returns the client order id, or ``None`` if risk denied it."""
+        return self._order(Side.BUY, units, fraction, limit, stop, tif)
+
+    def sell(
+        self,
+        units: Number | None = None,
+        *,
+        fraction: Number | None = None,
+        limit: Number | None = None,
+        stop: Number | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+    ) -> str | None:
+        """Intend to sell (or sell short); see :meth:`buy`."""
+        return self._order(Side.SELL, units, fraction, limit, stop, tif)
+
+    def close(self) -> str | None:
+        """Close the whole open position (at fill time); no-op when flat."""
+        position = self.position
+        if not position:
+            return None
+        ctx = self.ctx
+        side = Side.SELL if position > 0 else Side.BUY
+        request = OrderRequest(
+            client_order_id=ctx.next_order_id(),
+            symbol=ctx.instrument.symbol,
+            side=side,
+            close_position=True,
+            reduce_only=True,
+        )
+        return request.client_order_id if ctx.submit(request) else None
+
+    def target(self, units: Number) -> str | None:
+        """Trade towards a target position of ``units`` (signed)."""
+        instrument = self.ctx.instrument
+        wanted = from_decimal(Decimal(units), instrument.size_precision, "floor")
+        delta = wanted - self.position
+        if not delta:
+            return None
+        side = Side.BUY if delta > 0 else Side.SELL
+        return self._submit_quantity(side, abs(delta), None, None, TimeInForce.GTC)
+
+    def _order(
+        self,
+        side: Side,
+        units: Number | None,
+        fraction: Number | None,
+        limit: Number | None,
+        stop: Number | None,
+        tif: TimeInForce,
+    ) -> str | None:
+        ctx = self.ctx
+        precision = ctx.instrument.size_precision
+        if units is None and fraction is None:
+            if ctx.sizing.kind == "units":
+                units = ctx.sizing.value
+            else:
+                fraction = ctx.sizing.value
+        if fraction is not None:
+            price_p = ctx.instrument.price_precision
+            request = OrderRequest(
+                client_order_id=ctx.next_order_id(),
+                symbol=ctx.instrument.symbol,
+                side=side,
+                order_type=_order_type(limit, stop),
+                equity_fraction=str(Decimal(fraction)),
+                limit_price=None if limit is None else from_decimal(Decimal(limit), price_p),
+                stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
+                tif=tif,
+            )
+            return request.client_order_id if ctx.submit(request) else None
+        assert units is not None
+        quantity = from_decimal(Decimal(units), precision, "floor")
+        return self._submit_quantity(side, quantity, limit, stop, tif)
+
+    def _submit_quantity(
+        self,
+        side: Side,
+        quantity: int,
+        limit: Number | None,
+        stop: Number | None,
+        tif: TimeInForce,
+    ) -> str | None:
+        ctx = self.ctx
+        price_p = ctx.instrument.price_precision
+        request = OrderRequest(
+            client_order_id=ctx.next_order_id(),
+            symbol=ctx.instrument.symbol,
+            side=side,
+            order_type=_order_type(limit, stop),
+            quantity=quantity,
+            limit_price=None if limit is None else from_decimal(Decimal(limit), price_p),
+            stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
+            tif=tif,
+        )
+        return request.client_order_id if ctx.submit(request) else None
+
+
+def _order_type(limit: Number | None, stop: Number | None) -> OrderType:
+    if limit is not None and stop is not None:
+        return OrderType.STOP_LIMIT
+    if limit is not None:
+        return OrderType.LIMIT
+    if stop is not None:
+        return OrderType.STOP
+    return OrderType.MARKET

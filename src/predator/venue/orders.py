@@ -1,0 +1,125 @@
+"""The venue's order vocabulary: what a client may send and what the venue reports.
+
+These are the messages of the venue protocol (like an exchange's API): execution sends
+an :class:`OrderRequest`; the venue answers with accepted / rejected / filled / canceled
+reports, which travel back over the bus so the chaos layer can interfere with them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import ClassVar
+
+import msgspec
+
+from predator.core.events import Event
+
+__all__ = [
+    "Liquidity",
+    "OrderRequest",
+    "OrderType",
+    "RejectReason",
+    "Side",
+    "TimeInForce",
+    "VenueOrderAccepted",
+    "VenueOrderCanceled",
+    "VenueOrderFilled",
+    "VenueOrderRejected",
+    "VenueReport",
+]
+
+
+class Side(IntEnum):
+    """Order side; the value is the sign it gives a quantity."""
+
+    BUY = 1
+    SELL = -1
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    """Good till canceled."""
+    IOC = "ioc"
+    """Immediate or cancel: in bar mode, only the first bar it can meet counts."""
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class RejectReason(StrEnum):
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    INVALID_SIZE = "invalid_size"
+    INVALID_PRICE = "invalid_price"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    NO_POSITION = "no_position"
+    NO_MARKET_DATA = "no_market_data"
+    DUPLICATE_ORDER_ID = "duplicate_order_id"
+    VENUE_HALTED = "venue_halted"
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """An order as sent to the venue.
+
+    Exactly one sizing applies: ``quantity`` (units at the instrument's size precision),
+    ``equity_fraction`` (decimal string: that share of the account's available margin,
+    resolved at fill time like a quote-amount order), or ``close_position`` (whatever the
+    position is at fill time; implies reduce-only).
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType = OrderType.MARKET
+    quantity: int = 0
+    equity_fraction: str | None = None
+    close_position: bool = False
+    limit_price: int | None = None
+    stop_price: int | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+
+
+class VenueReport(Event, frozen=True, kw_only=True):
+    """Base of everything the venue reports about an order."""
+
+    journaled: ClassVar[bool] = False
+    client_order_id: str
+
+
+class VenueOrderAccepted(VenueReport, frozen=True, kw_only=True):
+    venue_order_id: str
+
+
+class VenueOrderRejected(VenueReport, frozen=True, kw_only=True):
+    reason: RejectReason
+    detail: str = ""
+
+
+class VenueOrderCanceled(VenueReport, frozen=True, kw_only=True):
+    venue_order_id: str
+    reason: str
+    detail: str = ""
+
+
+class VenueOrderFilled(VenueReport, frozen=True, kw_only=True):
+    """One fill. ``trade_id`` is unique per venue; ``leaves_quantity`` 0 means done."""
+
+    venue_order_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    price: int
+    quantity: int
+    fee: int
+    liquidity: Liquidity
+    order_quantity: int
+    leaves_quantity: int

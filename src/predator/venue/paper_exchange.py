@@ -1,0 +1,318 @@
+"""The paper exchange in bar mode: a venue that fills orders against OHLCV bars.
+
+It keeps its own account (cash, positions) exactly as a real venue would, so that
+our portfolio can later be reconciled against it. Market orders fill at the next
+bar's open (default) or at the current close; limit, stop and stop-limit orders
+trigger on the bar's high/low with a conservative fill price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from math import floor
+
+from predator.core.clock import Clock
+from predator.market.bar import Bar
+from predator.market.instrument import Instrument
+from predator.venue.fees import CommissionModel
+from predator.venue.fill_model import BarFillModel, FillMode
+from predator.venue.orders import (
+    Liquidity,
+    OrderRequest,
+    OrderType,
+    RejectReason,
+    TimeInForce,
+    VenueOrderAccepted,
+    VenueOrderCanceled,
+    VenueOrderFilled,
+    VenueOrderRejected,
+    VenueReport,
+)
+
+__all__ = ["PaperExchange"]
+
+ReportSink = Callable[[VenueReport], None]
+
+
+class _RestingOrder:
+    __slots__ = ("request", "stop_triggered", "venue_order_id")
+
+    def __init__(self, request: OrderRequest, venue_order_id: str) -> None:
+        self.request = request
+        self.venue_order_id = venue_order_id
+        self.stop_triggered = False
+
+
+class PaperExchange:
+    """A simulated venue matching orders against bars, with its own exact account.
+
+    ``cash`` is in the money unit of the instruments (all share one quote currency);
+    ``leverage`` is 1 / margin requirement (1 = fully funded; shorts need margin too).
+    Reports go to ``report`` (the venue client publishes them on the bus).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        instruments: Iterable[Instrument],
+        cash: int,
+        commission: CommissionModel | Mapping[str, CommissionModel],
+        fill_model: BarFillModel | None = None,
+        leverage: Decimal | int = 1,
+        report: ReportSink | None = None,
+    ) -> None:
+        self._clock = clock
+        self.instruments = {i.symbol: i for i in instruments}
+        if not self.instruments:
+            raise ValueError("a PaperExchange needs at least one instrument")
+        self._commission: dict[str, CommissionModel] = (
+            dict(commission)
+            if isinstance(commission, Mapping)
+            else dict.fromkeys(self.instruments, commission)
+        )
+        self.fill_model = fill_model or BarFillModel()
+        self.leverage = Fraction(Decimal(leverage))
+        if self.leverage <= 0:
+            raise ValueError(f"leverage must be > 0, got {leverage}")
+        self.cash = cash
+        self.positions: dict[str, int] = dict.fromkeys(self.instruments, 0)
+        self._marks: dict[str, int] = {}
+        self._last_bar: dict[str, Bar] = {}
+        self._orders: list[_RestingOrder] = []
+        self._known_ids: set[str] = set()
+        self._report: ReportSink = report or (lambda _report: None)
+        self._venue_order_seq = 0
+        self._trade_seq = 0
+        self.halted = False
+
+    # -- wiring -----------------------------------------------------------------------
+    def connect(self, report: ReportSink) -> None:
+        """Send every report to ``report`` (the venue client)."""
+        self._report = report
+
+    # -- client API -------------------------------------------------------------------
+    def submit(self, request: OrderRequest) -> None:
+        """Accept or reject ``request``; accepted orders rest until they can fill."""
+        reason, detail = self._validate(request)
+        if reason is not None:
+            self._report(
+                VenueOrderRejected(
+                    ts=self._clock.now_ns(),
+                    client_order_id=request.client_order_id,
+                    reason=reason,
+                    detail=detail,
+                )
+            )
+            return
+        self._known_ids.add(request.client_order_id)
+        self._venue_order_seq += 1
+        resting = _RestingOrder(request, f"V{self._venue_order_seq}")
+        self._report(
+            VenueOrderAccepted(
+                ts=self._clock.now_ns(),
+                client_order_id=request.client_order_id,
+                venue_order_id=resting.venue_order_id,
+            )
+        )
+        bar = self._last_bar.get(request.symbol)
+        if (
+            request.order_type is OrderType.MARKET
+            and self.fill_model.market_fill is FillMode.CLOSE
+            and bar is not None
+        ):
+            self._execute(resting, bar.close, Liquidity.TAKER)
+            return
+        self._orders.append(resting)
+
+    def cancel(self, client_order_id: str, reason: str = "canceled by client") -> bool:
+        """Cancel a resting order; False when it is not open (already filled or unknown)."""
+        for resting in self._orders:
+            if resting.request.client_order_id == client_order_id:
+                self._orders.remove(resting)
+                self._cancelled(resting, "canceled", reason)
+                return True
+        return False
+
+    def open_orders(self) -> list[OrderRequest]:
+        """Requests still resting, in arrival order."""
+        return [resting.request for resting in self._orders]
+
+    # -- market data --------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> None:
+        """Match resting orders of ``bar.symbol`` against ``bar`` (FIFO)."""
+        symbol = bar.symbol
+        self._last_bar[symbol] = bar
+        self._marks[symbol] = bar.open
+        if self._orders:
+            self._match(bar)
+        self._marks[symbol] = bar.close
+
+    def finalize(self) -> None:
+        """Give orders sent on the last bar one more pass over that bar.
+
+        This is backtesting.py's convention for closing trades at the end of a run
+        (they fill at the last bar's open in next-open mode); it keeps our results
+        comparable with it to the cent.
+        """
+        for symbol, bar in self._last_bar.items():
+            self._marks[symbol] = bar.open
+            self._match(bar)
+            self._marks[symbol] = bar.close
+
+    # -- account ----------------------------------------------------------------------
+    def mark(self, symbol: str) -> int | None:
+        """The last price the venue knows for ``symbol``."""
+        return self._marks.get(symbol)
+
+    def equity(self) -> int:
+        """Cash plus open positions at their marks, in money units."""
+        equity = self.cash
+        for symbol, quantity in self.positions.items():
+            if quantity:
+                equity += quantity * self._marks[symbol] * self.instruments[symbol].notional_factor
+        return equity
+
+    def margin_available(self) -> Fraction:
+        """Equity not tied up as margin by open positions (never negative)."""
+        used = Fraction(0)
+        for symbol, quantity in self.positions.items():
+            if quantity:
+                notional = abs(quantity) * self._marks[symbol]
+                used += notional * self.instruments[symbol].notional_factor / self.leverage
+        return max(Fraction(0), self.equity() - used)
+
+    # -- internals ----------------------------------------------------------------------
+    def _validate(self, request: OrderRequest) -> tuple[RejectReason | None, str]:
+        if self.halted:
+            return RejectReason.VENUE_HALTED, "venue is halted"
+        if request.client_order_id in self._known_ids:
+            return RejectReason.DUPLICATE_ORDER_ID, request.client_order_id
+        instrument = self.instruments.get(request.symbol)
+        if instrument is None:
+            return RejectReason.UNKNOWN_INSTRUMENT, request.symbol
+        sized = (
+            (request.quantity != 0)
+            + (request.equity_fraction is not None)
+            + bool(request.close_position)
+        )
+        if sized != 1:
+            return RejectReason.INVALID_SIZE, "exactly one of quantity, fraction, close"
+        if request.quantity < 0 or request.quantity % instrument.size_increment:
+            return RejectReason.INVALID_SIZE, f"quantity {request.quantity}"
+        if request.equity_fraction is not None:
+            try:
+                fraction = Decimal(request.equity_fraction)
+            except ArithmeticError:
+                return RejectReason.INVALID_SIZE, f"fraction {request.equity_fraction!r}"
+            if not 0 < fraction <= 1:
+                return RejectReason.INVALID_SIZE, f"fraction {fraction} outside (0, 1]"
+        kind = request.order_type
+        needs_limit = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
+        for needed, price, name in (
+            (needs_limit, request.limit_price, "limit"),
+            (needs_stop, request.stop_price, "stop"),
+        ):
+            if needed and (price is None or price <= 0 or price % instrument.price_increment):
+                return RejectReason.INVALID_PRICE, f"{name} price {price}"
+        return None, ""
+
+    def _match(self, bar: Bar) -> None:
+        symbol = bar.symbol
+        for resting in list(self._orders):
+            if resting.request.symbol != symbol:
+                continue
+            price, liquidity = self.fill_model.trigger(resting, bar)
+            if price is None:
+                if resting.request.tif is TimeInForce.IOC:
+                    self._orders.remove(resting)
+                    self._cancelled(resting, "expired", "IOC order could not fill on its bar")
+                continue
+            self._orders.remove(resting)
+            self._execute(resting, price, liquidity)
+
+    def _execute(self, resting: _RestingOrder, price: int, liquidity: Liquidity) -> None:
+        request = resting.request
+        symbol = request.symbol
+        instrument = self.instruments[symbol]
+        side = request.side
+        if liquidity is Liquidity.TAKER:
+            price = self.fill_model.adjust(price, side, instrument)
+        commission = self._commission[symbol]
+        position = self.positions[symbol]
+        mark = self._marks.get(symbol, price)
+        self._marks[symbol] = mark
+        opposing = position * side < 0
+        closable = abs(position) if opposing else 0
+
+        if request.close_position or request.reduce_only:
+            if not closable:
+                self._cancelled(resting, "no_position", f"no {symbol} position to reduce")
+                return
+            quantity = closable if request.close_position else min(request.quantity, closable)
+        elif request.equity_fraction is not None:
+            budget = self.margin_available() * self.leverage * Fraction(request.equity_fraction)
+            quantity = floor((budget - commission.fixed) / commission.unit_cost(price))
+            quantity -= quantity % instrument.size_increment
+            if quantity <= 0:
+                self._cancelled(
+                    resting,
+                    RejectReason.INSUFFICIENT_MARGIN.value,
+                    f"margin available {self.margin_available()} buys no unit at {price}",
+                )
+                return
+        else:
+            quantity = request.quantity
+
+        opening = quantity - min(quantity, closable)
+        if opening:
+            # Margin after the closing leg, then the opening leg must fit in it.
+            closing = quantity - opening
+            saved_cash, saved_position = self.cash, position
+            self.cash -= side * closing * price * instrument.notional_factor
+            self.positions[symbol] = position + side * closing
+            available = self.margin_available() * self.leverage
+            self.cash, self.positions[symbol] = saved_cash, saved_position
+            needed = opening * commission.unit_cost(price) + commission.fixed
+            if needed > available:
+                self._cancelled(
+                    resting,
+                    RejectReason.INSUFFICIENT_MARGIN.value,
+                    f"needs {float(needed):.0f} units of margin, {float(available):.0f} available",
+                )
+                return
+
+        fee = commission.fee(price, quantity)
+        self.cash -= side * quantity * price * instrument.notional_factor + fee
+        self.positions[symbol] = position + side * quantity
+        self._trade_seq += 1
+        self._report(
+            VenueOrderFilled(
+                ts=self._clock.now_ns(),
+                client_order_id=request.client_order_id,
+                venue_order_id=resting.venue_order_id,
+                trade_id=f"T{self._trade_seq}",
+                symbol=symbol,
+                side=side,
+                price=price,
+                quantity=quantity,
+                fee=fee,
+                liquidity=liquidity,
+                order_quantity=quantity,
+                leaves_quantity=0,
+            )
+        )
+
+    def _cancelled(self, resting: _RestingOrder, reason: str, detail: str) -> None:
+        self._report(
+            VenueOrderCanceled(
+                ts=self._clock.now_ns(),
+                client_order_id=resting.request.client_order_id,
+                venue_order_id=resting.venue_order_id,
+                reason=reason,
+                detail=detail,
+            )
+        )
