@@ -19,8 +19,8 @@ demo: $(STAMP)
 		--journal .demo/journal.sqlite
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -15,9 +15,9 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from itertools import islice
-from operator import add, ge, itemgetter, methodcaller
+from operator import add, ge, itemgetter
 from pathlib import Path
 
 from predator.core.numbers import parse_fixed
@@ -61,7 +61,7 @@ _BAR_SIZE = re.compile(r"\d+(s|m|h|d|w|min|mo)|[smhdw]\d+", re.IGNORECASE)
 # A whole column of unsigned plain decimals, one per line; possessive so a bad cell fails
 # in linear time instead of backtracking through every earlier cell.
 _PLAIN_COLUMN = re.compile(r"(?>\d+(?:\.\d*)?|\.\d+)(?:\n(?>\d+(?:\.\d*)?|\.\d+))*+", re.ASCII)
-_PLAIN_CELL = re.compile(r"\d+(?:\.\d*)?|\.\d+", re.ASCII)
+_ODD_LINE = re.compile(r"^(?!(?>\d+(?:\.\d*)?|\.\d+)$).*$", re.ASCII | re.MULTILINE)
 _QUOTE_CURRENCIES = ("USDT", "USDC", "BUSD", "USD", "EUR", "JPY", "GBP", "CHF", "AUD", "CAD")
 
 _NS_PER_SECOND = 1_000_000_000
@@ -69,7 +69,6 @@ _NS_PER_DAY = 86_400 * _NS_PER_SECOND
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 class BarFeed:
@@ -269,14 +268,12 @@ class _BarFileReader:
         ts = self.timestamps(columns[time_col], time_col)
         # Precision is a property of the whole file: all four price columns are scanned
         # before any is converted, so 100 and 100.25 in one file both land at 2 decimals.
-        price_precision, prices = self.numbers(columns, price_cols, "price")
-        o, h, lo, c = (list(map(prices.__getitem__, columns[col])) for col in price_cols)
+        price_precision, (o, h, lo, c) = self.numbers(columns, price_cols, "price")
         self.check_ranges(price_cols, columns, (o, h, lo, c))
         volume_precision = 0
         volumes: list[int] | None = None
         if volume_col is not None:
-            volume_precision, amounts = self.numbers(columns, (volume_col,), "volume")
-            volumes = list(map(amounts.__getitem__, columns[volume_col]))
+            volume_precision, (volumes,) = self.numbers(columns, (volume_col,), "volume")
 
         instrument = Instrument(
             symbol=symbol,
@@ -342,24 +339,22 @@ class _BarFileReader:
 
     def numbers(
         self, columns: list[tuple[str, ...]], cols: tuple[int, ...], what: str
-    ) -> tuple[int, dict[str, int]]:
-        """Precision of ``cols`` (max significant decimals) and each distinct cell as an int.
+    ) -> tuple[int, list[list[int]]]:
+        """Precision of ``cols`` (max significant decimals) and those columns as exact ints.
 
         Nearly every cell of a real file is a plain literal (unsigned digits, optional
-        point), so one regex pass validates a whole plain column and the distinct literals
-        are converted once, in C, through ``Decimal``. That equals ``parse_fixed`` (a test
-        holds them equal on every shared file): the context is unbounded and the scale covers
-        every cell, so nothing rounds. Other cells (signs, exponents like the ``9e-05``
-        volumes pandas writes, garbage) are checked one by one and parsed by ``parse_fixed``.
+        point), so one regex pass validates a whole plain column and :func:`_plain_units`
+        converts it; that equals ``parse_fixed`` (a test holds them equal on every shared
+        file). Other cells (signs, exponents like the ``9e-05`` volumes pandas writes,
+        garbage) are checked one by one and parsed by ``parse_fixed`` itself.
         """
         odd: set[str] = set()
         precision = 0
         for col in cols:
             joined = "\n".join(columns[col])
             if not _PLAIN_COLUMN.fullmatch(joined):
-                col_odd = {t for t in set(columns[col]) if not _PLAIN_CELL.fullmatch(t)}
-                joined = "\n".join(t for t in columns[col] if t not in col_odd)
-                odd |= col_odd
+                odd.update(_ODD_LINE.findall(joined))
+                joined = _ODD_LINE.sub("", joined)  # odd cells must not count as decimals
             precision = max(precision, _max_decimals(joined))
         bad: set[str] = set()
         for text in odd:
@@ -370,17 +365,12 @@ class _BarFileReader:
         if bad:
             k, col = self.first_cell(columns, cols, bad)
             raise self.fail_at(k, col, f"a decimal number ({what})", columns[col][k])
-
-        plain = list(set().union(*(columns[col] for col in cols)) - odd)
-        scaled = map(methodcaller("scaleb", precision, _EXACT), map(Decimal, plain))
-        values = dict(zip(plain, map(int, scaled), strict=True))
-        for text in odd:
-            values[text] = parse_fixed(text, precision)
-        negative = {text for text in odd if values[text] < 0}
+        odd_values = {text: parse_fixed(text, precision) for text in odd}
+        negative = {text for text, value in odd_values.items() if value < 0}
         if negative:
             k, col = self.first_cell(columns, cols, negative)
             raise self.fail_at(k, col, f"a non-negative {what}", columns[col][k])
-        return precision, values
+        return precision, [_plain_units(columns[col], precision, odd_values) for col in cols]
 
     def first_cell(
         self, columns: list[tuple[str, ...]], cols: tuple[int, ...], texts: set[str]
@@ -419,6 +409,30 @@ def _parses(parse: _TimestampParser, text: str) -> bool:
     except (ValueError, OverflowError):
         return False
     return True
+
+
+def _plain_units(texts: tuple[str, ...], scale: int, odd: dict[str, int]) -> list[int]:
+    """Cells as ints of ``10**-scale``: plain literals by padding or cutting the fraction to
+    ``scale`` digits (what is cut is zeros: ``scale`` covers every cell), others from ``odd``.
+
+    A plain loop: measured faster than ``Decimal`` or regex pipelines on 30k-row columns.
+    """
+    pad = "0" * scale
+    values: list[int] = []
+    append = values.append
+    if odd:
+        get = odd.get
+        for text in texts:
+            value = get(text)
+            if value is None:
+                whole, _, fraction = text.partition(".")
+                value = int(whole + (fraction + pad)[:scale] or "0")
+            append(value)
+        return values
+    for text in texts:
+        whole, _, fraction = text.partition(".")
+        append(int(whole + (fraction + pad)[:scale] or "0"))
+    return values
 
 
 def _max_decimals(joined: str) -> int:
