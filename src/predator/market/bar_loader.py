@@ -519,8 +519,7 @@ class _TimestampParser:
 
 
 def _day_ns(text: str) -> int:
-    if not text[:4].isdigit():  # date.fromisoformat would accept week dates like 2023-W09-3
-        raise ValueError(text)
+    """Nanoseconds since epoch of midnight UTC of an ISO date (``2023-03-01``)."""
     return (date.fromisoformat(text).toordinal() - _EPOCH_ORDINAL) * _NS_PER_DAY
 
 

@@ -178,6 +178,7 @@ class _Wiring:
     def __init__(self, feed: BarFeed, config: BacktestConfig, journal: Journal) -> None:
         instrument = feed.instrument
         self.instrument = instrument
+        self._notional_factor = instrument.notional_factor
         money_p = instrument.money_precision
         cash_value = _decimal("cash", config.cash, minimum=Decimal(0), strict=True)
         try:
@@ -266,7 +267,7 @@ class _Wiring:
         self.closes.append(bar.close)
         equity = self.portfolio.cash
         if quantity:
-            equity += quantity * bar.close * self.instrument.notional_factor
+            equity += quantity * bar.close * self._notional_factor
         self.curve.record(equity, quantity != 0)
 
     def _journal(self, event: Event) -> None:

@@ -60,6 +60,7 @@ class Portfolio:
             )
         )
         self._position_accounts = {s: Account.position(s) for s in self.instruments}
+        self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
         if bus is not None:
             bus.subscribe(OrderFilled, self.apply_fill)
 
@@ -67,7 +68,7 @@ class Portfolio:
     def apply_fill(self, fill: OrderFilled) -> None:
         """Apply one fill: FIFO lots, cash, realized PnL, fees and the ledger posting."""
         symbol = fill.symbol
-        factor = self.instruments[symbol].notional_factor
+        factor = self._factors[symbol]
         position = self.positions[symbol]
         signed = fill.side * fill.quantity
         price = fill.price
@@ -170,7 +171,7 @@ class Portfolio:
             )
         at_cost = 0
         for symbol, position in self.positions.items():
-            factor = self.instruments[symbol].notional_factor
+            factor = self._factors[symbol]
             lots_cost = sum(lot.quantity * lot.price * factor for lot in position.lots)
             lots_quantity = sum(lot.quantity for lot in position.lots)
             if lots_cost != position.cost or lots_quantity != position.quantity:

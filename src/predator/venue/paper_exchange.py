@@ -78,6 +78,7 @@ class PaperExchange:
         if self.leverage <= 0:
             raise ValueError(f"leverage must be > 0, got {leverage}")
         self.cash = cash
+        self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
         self.positions: dict[str, int] = dict.fromkeys(self.instruments, 0)
         self._marks: dict[str, int] = {}
         self._last_bar: dict[str, Bar] = {}
@@ -172,7 +173,7 @@ class PaperExchange:
         equity = self.cash
         for symbol, quantity in self.positions.items():
             if quantity:
-                equity += quantity * self._marks[symbol] * self.instruments[symbol].notional_factor
+                equity += quantity * self._marks[symbol] * self._factors[symbol]
         return equity
 
     def margin_available(self) -> Fraction:
@@ -181,7 +182,7 @@ class PaperExchange:
         for symbol, quantity in self.positions.items():
             if quantity:
                 notional = abs(quantity) * self._marks[symbol]
-                used += notional * self.instruments[symbol].notional_factor / self.leverage
+                used += notional * self._factors[symbol] / self.leverage
         return max(Fraction(0), self.equity() - used)
 
     # -- internals ----------------------------------------------------------------------
@@ -272,7 +273,7 @@ class PaperExchange:
             # Margin after the closing leg, then the opening leg must fit in it.
             closing = quantity - opening
             saved_cash, saved_position = self.cash, position
-            self.cash -= side * closing * price * instrument.notional_factor
+            self.cash -= side * closing * price * self._factors[symbol]
             self.positions[symbol] = position + side * closing
             available = self.margin_available() * self.leverage
             self.cash, self.positions[symbol] = saved_cash, saved_position
@@ -286,7 +287,7 @@ class PaperExchange:
                 return
 
         fee = commission.fee(price, quantity)
-        self.cash -= side * quantity * price * instrument.notional_factor + fee
+        self.cash -= side * quantity * price * self._factors[symbol] + fee
         self.positions[symbol] = position + side * quantity
         self._trade_seq += 1
         self._report(
