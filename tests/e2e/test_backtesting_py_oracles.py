@@ -35,7 +35,8 @@ def _day(ts: int) -> str:
 
 
 def _assert_trades_equal(result: BacktestResult, oracle: Path) -> None:
-    rows = list(csv.DictReader(oracle.open()))
+    with oracle.open() as handle:
+        rows = list(csv.DictReader(handle))
     assert len(result.trades_list) == len(rows)
     money = Decimal(10) ** -result.money_precision
     for index, (trade, row) in enumerate(zip(result.trades_list, rows, strict=True)):
@@ -86,7 +87,8 @@ def test_oracle_1_trade_list_equals_backtesting_py(oracle_1: BacktestResult) -> 
 
 
 def test_oracle_1_equity_curve_equals_backtesting_py(oracle_1: BacktestResult) -> None:
-    rows = list(csv.DictReader(open(shared_data_dir() / ORACLE_1_EQUITY)))
+    with open(shared_data_dir() / ORACLE_1_EQUITY) as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == len(oracle_1.equity_curve)
     money = Decimal(10) ** -oracle_1.money_precision
     for row, ours in zip(rows, oracle_1.equity_curve, strict=True):

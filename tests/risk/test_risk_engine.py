@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from predator.core.bus import MessageBus
 from predator.core.clock import TimeWarp
 from predator.execution.execution_engine import ExecuteOrder
-from predator.execution.order import OrderFilled
+from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
 from predator.ledger.ledger import Ledger
 from predator.market.instrument import Instrument
 from predator.portfolio.portfolio import Portfolio
@@ -28,7 +28,7 @@ from predator.risk import (
     TradingState,
     TradingStateChanged,
 )
-from predator.venue.orders import Liquidity, OrderRequest, OrderType, Side
+from predator.venue.orders import Liquidity, OrderRequest, Side
 
 START_NS = 1_700_000_000_000_000_000
 SYMBOL = "GOOG"
@@ -52,29 +52,61 @@ class RiskRig:
     executed: list[Executed] = field(default_factory=list)
     decisions: list[RiskDecision] = field(default_factory=list)
     state_changes: list[TradingStateChanged] = field(default_factory=list)
-    fills: int = 0
+    trades: int = 0
 
     def submit(self, request: OrderRequest, strategy: str = "test") -> bool:
         return bool(self.bus.send(SubmitOrder(strategy=strategy, request=request)))
 
-    def fill(self, side: Side, quantity: int, price: int = 10_000) -> None:
-        """Build a position by applying an ``OrderFilled`` straight to the portfolio."""
-        self.fills += 1
-        self.portfolio.apply_fill(
+    def fill(
+        self,
+        side: Side,
+        quantity: int,
+        *,
+        client_order_id: str | None = None,
+        leaves_quantity: int = 0,
+        price: int = 10_000,
+    ) -> None:
+        """Publish an ``OrderFilled`` as execution would (the portfolio applies it)."""
+        self.trades += 1
+        self.bus.publish(
             OrderFilled(
                 ts=self.clock.now_ns(),
-                client_order_id=f"setup-{self.fills}",
-                strategy="setup",
-                trade_id=f"T{self.fills}",
+                client_order_id=client_order_id or f"outside-{self.trades}",
+                strategy="test",
+                trade_id=f"T{self.trades}",
                 symbol=SYMBOL,
                 side=side,
                 price=price,
                 quantity=quantity,
                 fee=0,
                 liquidity=Liquidity.TAKER,
-                leaves_quantity=0,
+                leaves_quantity=leaves_quantity,
             )
         )
+
+    def cancel(self, client_order_id: str) -> None:
+        self.bus.publish(
+            OrderCanceled(
+                ts=self.clock.now_ns(),
+                client_order_id=client_order_id,
+                strategy="test",
+                reason="canceled",
+            )
+        )
+
+    def reject(self, client_order_id: str) -> None:
+        self.bus.publish(
+            OrderRejected(
+                ts=self.clock.now_ns(),
+                client_order_id=client_order_id,
+                strategy="test",
+                reason="insufficient_margin",
+            )
+        )
+
+    @property
+    def position(self) -> int:
+        return self.portfolio.position_quantity(SYMBOL)
 
     @property
     def executed_ids(self) -> list[str]:
@@ -85,7 +117,7 @@ def make_rig(limits: RiskLimits | None = None) -> RiskRig:
     bus = MessageBus()
     clock = TimeWarp.virtual(START_NS)
     portfolio = Portfolio(
-        bus=None,
+        bus=bus,
         ledger=Ledger(INSTRUMENT.quote_currency, INSTRUMENT.money_precision),
         instruments=[INSTRUMENT],
         initial_cash=10**6 * 10**INSTRUMENT.money_precision,
@@ -332,92 +364,201 @@ def test_reducing_passes_a_buy_that_reduces_a_short() -> None:
     assert rig.executed_ids == ["cover"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="risk_engine.py RiskEngine._reduces_exposure: position_quantity(symbol) raises "
-    "KeyError for an unknown instrument in REDUCING state (the unknown-instrument check "
-    "runs after the REDUCING check); the intent gets no RiskDecision instead of a denial",
-)
 def test_reducing_denies_an_intent_for_an_unknown_instrument() -> None:
     rig = make_rig()
     rig.risk.set_state(TradingState.REDUCING, actor="cro", reason="test")
 
     assert rig.submit(order("o-1", Side.SELL, 1, symbol="MSFT")) is False
 
-    assert [d.approved for d in rig.decisions] == [False]
+    assert [(d.approved, d.reason) for d in rig.decisions] == [(False, "unknown instrument MSFT")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="risk_engine.py RiskEngine._reduces_exposure checks each order against the filled "
-    "position only, ignoring approved orders not yet filled: two sells of the whole long "
-    "both pass in REDUCING and together flip it into an equal short",
-)
+# REDUCING counts approved orders that are not yet filled as if they had filled.
+
+
 def test_reducing_denies_orders_that_together_would_flip_the_position(
     reducing_long_10: RiskRig,
 ) -> None:
     reducing_long_10.submit(order("sell-all", Side.SELL, 10))
     reducing_long_10.submit(order("sell-all-again", Side.SELL, 10))
+    reducing_long_10.submit(order("close-too", Side.SELL, close_position=True))
 
     assert reducing_long_10.executed_ids == ["sell-all"]
 
 
+def test_reducing_passes_partial_reductions_until_the_position_is_spoken_for(
+    reducing_long_10: RiskRig,
+) -> None:
+    for n in range(4):
+        reducing_long_10.submit(order(f"sell-{n}", Side.SELL, 3))
+
+    assert reducing_long_10.executed_ids == ["sell-0", "sell-1", "sell-2"]  # 9 of 10; 12 > 10
+
+
+@pytest.mark.parametrize("resolution", ["cancel", "reject"])
+def test_a_pending_reduction_that_ends_unfilled_frees_its_quantity(
+    reducing_long_10: RiskRig, resolution: str
+) -> None:
+    reducing_long_10.submit(order("sell-1", Side.SELL, 10))
+    getattr(reducing_long_10, resolution)("sell-1")
+
+    assert reducing_long_10.submit(order("sell-2", Side.SELL, 10)) is True
+
+
+def test_a_filled_reduction_counts_through_the_position_only(reducing_long_10: RiskRig) -> None:
+    reducing_long_10.submit(order("sell-1", Side.SELL, 6))
+    reducing_long_10.fill(Side.SELL, 6, client_order_id="sell-1")
+
+    assert reducing_long_10.position == 4
+    assert reducing_long_10.submit(order("sell-2", Side.SELL, 5)) is False
+    assert reducing_long_10.submit(order("sell-3", Side.SELL, 4)) is True
+
+
+def test_a_partially_filled_reduction_still_counts_its_unfilled_rest(
+    reducing_long_10: RiskRig,
+) -> None:
+    reducing_long_10.submit(order("sell-1", Side.SELL, 8))
+    reducing_long_10.fill(Side.SELL, 5, client_order_id="sell-1", leaves_quantity=3)
+
+    # position 5, of which 3 are still spoken for by sell-1
+    assert reducing_long_10.submit(order("sell-2", Side.SELL, 3)) is False
+    assert reducing_long_10.submit(order("sell-3", Side.SELL, 2)) is True
+
+
+def test_orders_approved_while_active_count_once_reducing_starts() -> None:
+    rig = make_rig()
+    rig.fill(Side.BUY, 10)
+    rig.submit(order("buy-more", Side.BUY, 5))  # approved, not yet filled
+    rig.risk.set_state(TradingState.REDUCING, actor="cro", reason="test")
+
+    assert rig.submit(order("sell-15", Side.SELL, 15)) is True
+    assert rig.submit(order("sell-1", Side.SELL, 1)) is False
+
+
 # -- property -----------------------------------------------------------------------------
 
-_IDS = st.sampled_from([f"id-{n}" for n in range(6)])
+_IDS = st.sampled_from([f"id-{n}" for n in range(12)])
 _SIDES = st.sampled_from([Side.BUY, Side.SELL])
 _intent = st.tuples(
     st.just("intent"),
     _IDS,
     _SIDES,
-    st.sampled_from(["quantity", "close", "fraction"]),
-    st.integers(min_value=1, max_value=30),
+    st.sampled_from(["quantity", "quantity", "close", "fraction"]),
+    st.integers(min_value=1, max_value=24),
 )
-_state_change = st.tuples(st.just("state"), st.sampled_from(list(TradingState)))
-_fill = st.tuples(st.just("fill"), _SIDES, st.integers(min_value=1, max_value=20))
+_STATES = st.sampled_from(
+    [TradingState.ACTIVE, TradingState.REDUCING, TradingState.REDUCING, TradingState.HALTED]
+)
+_state_change = st.tuples(st.just("state"), _STATES)
+_outside_fill = st.tuples(st.just("outside fill"), _SIDES, st.integers(min_value=1, max_value=20))
+# resolve the n-th (modulo) approved, unresolved order
+_resolve = st.tuples(
+    st.just("resolve"),
+    st.integers(min_value=0, max_value=100),
+    st.sampled_from(["fill", "partial", "cancel", "reject"]),
+)
 
 
-@settings(max_examples=200, deadline=None)
-@given(actions=st.lists(st.one_of(_intent, _state_change, _fill), max_size=40))
+class PendingBook:
+    """The spec's view of REDUCING: approved, unresolved orders count as if filled."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[OrderRequest, int]] = {}  # id -> (request, left)
+
+    def projected(self, position: int) -> int:
+        for request, left in self.pending.values():
+            if request.close_position:
+                position = 0 if request.side * position < 0 else position
+            elif request.equity_fraction is None:
+                position += request.side * left
+        return position
+
+    def reduces(self, request: OrderRequest, position: int) -> bool:
+        projected = self.projected(position)
+        if request.equity_fraction is not None or projected * request.side >= 0:
+            return False
+        return request.close_position or request.quantity <= abs(projected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    initial_position=st.integers(min_value=-20, max_value=20),
+    initial_state=_STATES,
+    actions=st.lists(
+        st.one_of(_intent, _intent, _state_change, _outside_fill, _resolve), max_size=50
+    ),
+)
 def test_no_order_reaches_execution_while_halted_and_every_intent_gets_one_decision(
-    actions: list[tuple],
+    initial_position: int, initial_state: TradingState, actions: list[tuple]
 ) -> None:
     rig = make_rig(RiskLimits(max_order_quantity=20))
+    if initial_position:
+        rig.fill(Side.BUY if initial_position > 0 else Side.SELL, abs(initial_position))
+    rig.risk.set_state(initial_state, actor="hypothesis", reason="initial state")
+    book = PendingBook()
     intents: list[OrderRequest] = []
     expected_approved: list[str] = []
     seen: set[str] = set()
     for action in actions:
         rig.clock.advance(1)
-        if action[0] == "state":
+        kind = action[0]
+        if kind == "state":
             rig.risk.set_state(action[1], actor="hypothesis", reason="random walk")
-            continue
-        if action[0] == "fill":
+        elif kind == "outside fill":
             rig.fill(action[1], action[2])
-            continue
-        _, client_order_id, side, sizing, quantity = action
-        request = order(
-            client_order_id,
-            side,
-            quantity,
-            close_position=sizing == "close",
-            equity_fraction="0.5" if sizing == "fraction" else None,
-        )
-        position = rig.portfolio.position_quantity(SYMBOL)
-        reduces = position * side < 0 and (
-            sizing == "close" or (sizing == "quantity" and quantity <= abs(position))
-        )
-        state = rig.risk.state
-        if (
-            client_order_id not in seen
-            and state is not TradingState.HALTED
-            and (state is TradingState.ACTIVE or reduces)
-            and request.quantity <= 20
-        ):
-            expected_approved.append(client_order_id)
-        seen.add(client_order_id)
-        intents.append(request)
-        rig.submit(request)
+        elif kind == "resolve" and book.pending:
+            client_order_id = list(book.pending)[action[1] % len(book.pending)]
+            request, left = book.pending[client_order_id]
+            how = action[2]
+            if request.close_position:
+                left = abs(rig.position) if rig.position * request.side < 0 else 0
+            elif request.equity_fraction is not None:
+                left = 3
+            if how == "cancel" or not left:
+                rig.cancel(client_order_id)
+                del book.pending[client_order_id]
+            elif how == "reject":
+                rig.reject(client_order_id)
+                del book.pending[client_order_id]
+            elif how == "partial" and left > 1 and not request.close_position:
+                part = left // 2
+                rig.fill(
+                    request.side, part, client_order_id=client_order_id, leaves_quantity=left - part
+                )
+                book.pending[client_order_id] = (request, left - part)
+            else:
+                rig.fill(request.side, left, client_order_id=client_order_id)
+                del book.pending[client_order_id]
+        elif kind == "intent":
+            _, client_order_id, side, sizing, quantity = action
+            request = order(
+                client_order_id,
+                side,
+                quantity,
+                close_position=sizing == "close",
+                equity_fraction="0.5" if sizing == "fraction" else None,
+            )
+            state = rig.risk.state
+            projected_before = book.projected(rig.position)
+            approve = (
+                client_order_id not in seen
+                and state is not TradingState.HALTED
+                and (state is TradingState.ACTIVE or book.reduces(request, rig.position))
+                and request.quantity <= 20
+            )
+            seen.add(client_order_id)
+            intents.append(request)
+
+            assert rig.submit(request) is approve
+
+            if approve:
+                expected_approved.append(client_order_id)
+                book.pending[client_order_id] = (request, request.quantity)
+            if approve and state is TradingState.REDUCING:
+                # a reduction never grows nor flips the projected position
+                projected_after = book.projected(rig.position)
+                assert abs(projected_after) < abs(projected_before)
+                assert projected_after * projected_before >= 0
 
     assert all(e.state is not TradingState.HALTED for e in rig.executed)
     assert [d.client_order_id for d in rig.decisions] == [r.client_order_id for r in intents]
@@ -427,3 +568,29 @@ def test_no_order_reaches_execution_while_halted_and_every_intent_gets_one_decis
         len(rig.executed),
         len(intents) - len(rig.executed),
     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    position=st.integers(min_value=-30, max_value=30).filter(bool),
+    intents=st.lists(
+        st.tuples(_SIDES, st.integers(min_value=1, max_value=30), st.booleans()), max_size=12
+    ),
+)
+def test_reducing_approves_exactly_the_orders_that_shrink_what_is_not_yet_spoken_for(
+    position: int, intents: list[tuple[Side, int, bool]]
+) -> None:
+    rig = make_rig()
+    rig.fill(Side.BUY if position > 0 else Side.SELL, abs(position))
+    rig.risk.set_state(TradingState.REDUCING, actor="hypothesis", reason="property")
+    remaining = position  # the position once every approved order has filled
+    for n, (side, quantity, close) in enumerate(intents):
+        reduces = remaining * side < 0 and (close or quantity <= abs(remaining))
+
+        approved = rig.submit(order(f"o-{n}", side, quantity, close_position=close))
+
+        assert approved is reduces
+        if approved:
+            remaining = 0 if close else remaining + side * quantity
+    assert remaining * position >= 0  # never flipped
+    assert abs(remaining) <= abs(position)

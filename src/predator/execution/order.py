@@ -40,8 +40,17 @@ class OrderStatus(StrEnum):
 _S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.INITIALIZED: frozenset({_S.SUBMITTED, _S.REJECTED}),
+    # A venue report can overtake the acceptance (delayed or lost on the bus).
     _S.SUBMITTED: frozenset(
-        {_S.ACCEPTED, _S.REJECTED, _S.UNKNOWN, _S.FILLED, _S.PARTIALLY_FILLED, _S.CANCELED}
+        {
+            _S.ACCEPTED,
+            _S.REJECTED,
+            _S.UNKNOWN,
+            _S.FILLED,
+            _S.PARTIALLY_FILLED,
+            _S.CANCELED,
+            _S.EXPIRED,
+        }
     ),
     _S.ACCEPTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.UNKNOWN}),
     _S.PARTIALLY_FILLED: frozenset(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import msgspec
+
 from predator.core.bus import MessageBus
 from predator.execution.order import OrderFilled
 from predator.ledger.ledger import (
@@ -109,6 +111,14 @@ class Portfolio:
                 lot.quantity -= direction * take
                 lot.entry_fee -= entry_fee
             remaining -= take
+        if fee_left and not remaining and self.closed_trades and fill.fee:
+            # The fill opened nothing: the rounding remainder of its fee belongs to the
+            # last trade it closed, so trade PnLs sum to realized PnL minus fees.
+            last = self.closed_trades[-1]
+            self.closed_trades[-1] = msgspec.structs.replace(
+                last, fees=last.fees + fee_left, pnl=last.pnl - fee_left
+            )
+            fee_left = 0
         opened_cost = 0
         if remaining:
             direction = 1 if signed > 0 else -1

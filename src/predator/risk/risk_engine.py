@@ -15,6 +15,7 @@ from predator.core.bus import MessageBus
 from predator.core.clock import Clock
 from predator.core.events import Command, Event
 from predator.execution.execution_engine import ExecuteOrder
+from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
 from predator.portfolio.portfolio import Portfolio
 from predator.venue.orders import OrderRequest
 
@@ -84,9 +85,15 @@ class RiskEngine:
         self.limits = limits or RiskLimits()
         self.state = TradingState.ACTIVE
         self._seen_ids: set[str] = set()
+        # Approved orders not yet resolved: their exposure counts as if filled.
+        self._pending: dict[str, OrderRequest] = {}
+        self._pending_filled: dict[str, int] = {}
         self.approved = 0
         self.denied = 0
         bus.register(SubmitOrder, self._on_submit)
+        bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(OrderCanceled, self._on_done)
+        bus.subscribe(OrderRejected, self._on_done)
 
     def set_state(self, state: TradingState, *, actor: str, reason: str) -> None:
         """Change the trading state; journaled with who and why."""
@@ -103,13 +110,41 @@ class RiskEngine:
         """Stop all new orders."""
         self.set_state(TradingState.HALTED, actor=actor, reason=reason)
 
+    def projected_position(self, symbol: str) -> int:
+        """Position if every approved, unresolved order of ``symbol`` filled in full."""
+        projected = self._portfolio.position_quantity(symbol)
+        for client_order_id, request in self._pending.items():
+            if request.symbol != symbol:
+                continue
+            if request.close_position:
+                projected = 0 if request.side * projected < 0 else projected
+                continue
+            if request.equity_fraction is not None:
+                continue  # sized at fill time; only ever allowed while ACTIVE
+            left = request.quantity - self._pending_filled.get(client_order_id, 0)
+            projected += request.side * left
+        return projected
+
     def _reduces_exposure(self, request: OrderRequest) -> bool:
-        position = self._portfolio.position_quantity(request.symbol)
-        if request.close_position:
-            return position * request.side < 0
         if request.equity_fraction is not None:
             return False
-        return position * request.side < 0 and request.quantity <= abs(position)
+        projected = self.projected_position(request.symbol)
+        if request.close_position:
+            return projected * request.side < 0
+        return projected * request.side < 0 and request.quantity <= abs(projected)
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        if fill.client_order_id not in self._pending:
+            return
+        if fill.leaves_quantity == 0:
+            self._on_done(fill)
+            return
+        filled = self._pending_filled.get(fill.client_order_id, 0) + fill.quantity
+        self._pending_filled[fill.client_order_id] = filled
+
+    def _on_done(self, event: OrderFilled | OrderCanceled | OrderRejected) -> None:
+        self._pending.pop(event.client_order_id, None)
+        self._pending_filled.pop(event.client_order_id, None)
 
     def check(self, request: OrderRequest) -> str | None:
         """The reason ``request`` must be denied, or ``None`` to approve it."""
@@ -117,10 +152,10 @@ class RiskEngine:
             return f"duplicate client order id {request.client_order_id}"
         if self.state is TradingState.HALTED:
             return "trading halted"
-        if self.state is TradingState.REDUCING and not self._reduces_exposure(request):
-            return "trading is reducing-only and this order adds exposure"
         if request.symbol not in self._portfolio.instruments:
             return f"unknown instrument {request.symbol}"
+        if self.state is TradingState.REDUCING and not self._reduces_exposure(request):
+            return "trading is reducing-only and this order adds exposure"
         limit = self.limits.max_order_quantity
         if limit is not None and request.quantity > limit:
             return f"order quantity {request.quantity} above limit {limit}"
@@ -144,5 +179,6 @@ class RiskEngine:
             self.denied += 1
             return False
         self.approved += 1
+        self._pending[request.client_order_id] = request
         self._bus.send(ExecuteOrder(strategy=command.strategy, request=request))
         return True

@@ -23,6 +23,7 @@ from predator.venue.orders import (
     OrderRequest,
     OrderType,
     RejectReason,
+    Side,
     TimeInForce,
     VenueOrderAccepted,
     VenueOrderCanceled,
@@ -37,12 +38,13 @@ ReportSink = Callable[[VenueReport], None]
 
 
 class _RestingOrder:
-    __slots__ = ("request", "stop_triggered", "venue_order_id")
+    __slots__ = ("arrival_bar", "request", "stop_triggered", "venue_order_id")
 
-    def __init__(self, request: OrderRequest, venue_order_id: str) -> None:
+    def __init__(self, request: OrderRequest, venue_order_id: str, arrival_bar: int) -> None:
         self.request = request
         self.venue_order_id = venue_order_id
         self.stop_triggered = False
+        self.arrival_bar = arrival_bar  # bars of its symbol seen when it arrived
 
 
 class PaperExchange:
@@ -82,6 +84,7 @@ class PaperExchange:
         self.positions: dict[str, int] = dict.fromkeys(self.instruments, 0)
         self._marks: dict[str, int] = {}
         self._last_bar: dict[str, Bar] = {}
+        self._bars_seen: dict[str, int] = {}
         self._orders: list[_RestingOrder] = []
         self._known_ids: set[str] = set()
         self._report: ReportSink = report or (lambda _report: None)
@@ -110,7 +113,9 @@ class PaperExchange:
             return
         self._known_ids.add(request.client_order_id)
         self._venue_order_seq += 1
-        resting = _RestingOrder(request, f"V{self._venue_order_seq}")
+        resting = _RestingOrder(
+            request, f"V{self._venue_order_seq}", self._bars_seen.get(request.symbol, 0)
+        )
         self._report(
             VenueOrderAccepted(
                 ts=self._clock.now_ns(),
@@ -146,6 +151,7 @@ class PaperExchange:
         """Match resting orders of ``bar.symbol`` against ``bar`` (FIFO)."""
         symbol = bar.symbol
         self._last_bar[symbol] = bar
+        self._bars_seen[symbol] = self._bars_seen.get(symbol, 0) + 1
         self._marks[symbol] = bar.open
         if self._orders:
             self._match(bar)
@@ -160,7 +166,7 @@ class PaperExchange:
         """
         for symbol, bar in self._last_bar.items():
             self._marks[symbol] = bar.open
-            self._match(bar)
+            self._match(bar, arrived_on_bar=self._bars_seen[symbol])
             self._marks[symbol] = bar.close
 
     # -- account ----------------------------------------------------------------------
@@ -208,8 +214,10 @@ class PaperExchange:
                 fraction = Decimal(request.equity_fraction)
             except ArithmeticError:
                 return RejectReason.INVALID_SIZE, f"fraction {request.equity_fraction!r}"
-            if not 0 < fraction <= 1:
+            if not fraction.is_finite() or not 0 < fraction <= 1:
                 return RejectReason.INVALID_SIZE, f"fraction {fraction} outside (0, 1]"
+            if request.reduce_only:
+                return RejectReason.INVALID_SIZE, "reduce-only orders are sized in units or close"
         kind = request.order_type
         needs_limit = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
@@ -221,11 +229,13 @@ class PaperExchange:
                 return RejectReason.INVALID_PRICE, f"{name} price {price}"
         return None, ""
 
-    def _match(self, bar: Bar) -> None:
+    def _match(self, bar: Bar, arrived_on_bar: int | None = None) -> None:
         symbol = bar.symbol
         for resting in list(self._orders):
             if resting.request.symbol != symbol:
                 continue
+            if arrived_on_bar is not None and resting.arrival_bar != arrived_on_bar:
+                continue  # finalize: only orders sent after this bar was matched
             price, liquidity = self.fill_model.trigger(resting, bar)
             if price is None:
                 if resting.request.tif is TimeInForce.IOC:
@@ -242,6 +252,9 @@ class PaperExchange:
         side = request.side
         if liquidity is Liquidity.TAKER:
             price = self.fill_model.adjust(price, side, instrument)
+            limit = request.limit_price
+            if limit is not None:  # a triggered stop-limit never fills beyond its limit
+                price = min(price, limit) if side is Side.BUY else max(price, limit)
         commission = self._commission[symbol]
         position = self.positions[symbol]
         mark = self._marks.get(symbol, price)
