@@ -233,12 +233,6 @@ def test_bad_option_is_one_line_error_with_exit_code_2_and_no_journal(
     assert_no_journal(journal)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="sma_cross.py:28 / ema_cross.py:27 check 0 < fast < slow in on_start and raise "
-    "a plain ValueError, which cli.py:131 does not catch: the user gets a traceback",
-)
 @pytest.mark.parametrize("strategy", ["sma_cross", "ema_cross"])
 def test_fast_not_below_slow_is_one_line_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, strategy: str
@@ -265,12 +259,6 @@ def test_fast_not_below_slow_is_one_line_error(
     assert_no_journal(journal)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="api.py:46 Sizing.parse compares Decimal('NaN') > 0, raising "
-    "decimal.InvalidOperation, which backtest.py and cli.py do not catch: a traceback",
-)
 def test_nan_sizing_is_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     result = run_cli(
         capsys, "backtest", "--data", str(GOOG), "--strategy", "sma_cross", "--sizing", "units:nan"

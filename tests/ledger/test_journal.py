@@ -75,10 +75,10 @@ def test_reordered_or_missing_events_give_a_different_digest() -> None:
     assert digest_of(events[:-1]) != digest_of(events)
 
 
-def test_digest_is_the_blake2b_chain_of_the_msgpack_encoded_events() -> None:
+def test_digest_is_the_blake2b_chain_of_the_json_encoded_events() -> None:
     chain = GENESIS
     for event in session():
-        chain = chain_next(chain, msgspec.msgpack.encode(event))
+        chain = chain_next(chain, msgspec.json.encode(event))
 
     assert digest_of(session()) == chain.hex()
 
@@ -90,7 +90,7 @@ def test_each_record_carries_the_chain_value_after_it() -> None:
 
     chain = GENESIS
     for record, event in zip(journal.records(), session(), strict=True):
-        chain = chain_next(chain, msgspec.msgpack.encode(event))
+        chain = chain_next(chain, msgspec.json.encode(event))
         assert record.chain == chain
     assert journal.digest == chain.hex()
 
@@ -213,3 +213,14 @@ def test_leaving_the_with_block_closes_the_journal() -> None:
         journal.append(session()[0])
     with pytest.raises(JournalClosed):
         journal.append(session()[1])
+
+
+def test_money_beyond_64_bits_is_journaled_exactly(tmp_path: Path) -> None:
+    """Cash 10,000,000 at 8 size decimals needs 10**23 money units: no overflow."""
+    from predator.node import RunCompleted
+
+    journal = Journal(tmp_path / "big.sqlite")
+    journal.append(RunCompleted(ts=1, final_equity=10**23 + 7, trades=0, fills=0, orders=0))
+    (record,) = list(journal.records())
+    assert record.payload["final_equity"] == 10**23 + 7
+    journal.close()

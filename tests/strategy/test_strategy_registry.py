@@ -175,11 +175,6 @@ def test_file_that_fails_to_import_gives_one_line_error(
     assert "\n" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py resolve_strategy: the import error is formatted with str(exc), so "
-    "an exception message spanning lines makes a multi-line StrategyError (and CLI output)",
-)
 def test_import_error_with_a_multiline_message_still_gives_one_line(tmp_path: Path) -> None:
     path = write_strategy(tmp_path, "raise RuntimeError('line one\\nline two')\n")
 
@@ -264,23 +259,12 @@ def test_sizing_rejects_other_forms_listing_the_accepted_ones(text: str) -> None
     assert "expected all-in, units:N (N > 0) or fraction:F (0 < F <= 1)" in str(excinfo.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="api.py Sizing.parse line 46: 'number > 0' on Decimal('NaN') raises "
-    "decimal.InvalidOperation (not a ValueError), so Backtest/CLI do not catch it",
-)
 @pytest.mark.parametrize("text", ["units:nan", "fraction:nan", "units:snan"])
 def test_sizing_rejects_nan_with_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="invalid sizing"):
         Sizing.parse(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py Sizing.parse accepts 'units:inf' (Infinity > 0); the run then dies "
-    "with NotRepresentable when the first order is sized",
-)
 def test_sizing_rejects_infinite_units() -> None:
     with pytest.raises(ValueError, match="invalid sizing"):
         Sizing.parse("units:inf")

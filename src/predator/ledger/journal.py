@@ -1,8 +1,8 @@
 """The journal: an append-only, hash-chained log of every state-changing event.
 
-Events are msgpack-encoded and written to SQLite (WAL) in batched transactions. Each
-record carries a checksum chained to the previous one, so the final chain value is a
-digest of the whole run: two runs with the same inputs give the same digest.
+Events are JSON-encoded (exact big integers, readable with any SQLite tool) and written
+to SQLite (WAL) in batched transactions. Each record carries a checksum chained to the
+previous one, so the final chain value is a digest of the whole run.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._encoder = msgspec.msgpack.Encoder()
+        self._encoder = msgspec.json.Encoder()
         self._batch_size = batch_size
         self._pending: list[tuple[int, int, str, bytes, bytes]] = []
         row = self._db.execute("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1").fetchone()
@@ -123,7 +123,7 @@ class Journal:
     def records(self) -> Iterator[JournalRecord]:
         """Every durable record in sequence order (flushes first)."""
         self.flush()
-        decode = msgspec.msgpack.decode
+        decode = msgspec.json.decode
         for seq, ts, type_name, payload, chain in self._db.execute(
             "SELECT seq, ts, type, payload, chain FROM events ORDER BY seq"
         ):

@@ -43,7 +43,7 @@ class Sizing(msgspec.Struct, frozen=True):
                 number = Decimal(value)
             except ArithmeticError:
                 number = Decimal(-1)
-            if number > 0 and (kind == "units" or number <= 1):
+            if number.is_finite() and number > 0 and (kind == "units" or number <= 1):
                 return cls(kind, number)
         raise ValueError(
             f"invalid sizing {text!r}: expected all-in, units:N (N > 0) or fraction:F (0 < F <= 1)"
@@ -105,6 +105,12 @@ class Strategy:
         self._ctx: StrategyContext | None = None
 
     # -- lifecycle (override) -----------------------------------------------------------
+    def check_parameters(self) -> None:
+        """Raise ``ValueError`` naming the problem if the parameters cannot work together.
+
+        Called when the strategy is built, before any data is read.
+        """
+
     def on_start(self) -> None:
         """Called once before the first bar."""
 

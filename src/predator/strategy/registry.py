@@ -50,7 +50,8 @@ def resolve_strategy(spec: str) -> type[Strategy]:
     try:
         loader_spec.loader.exec_module(module)
     except Exception as exc:  # user code: report it as one line, not a traceback
-        raise StrategyError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
+        message = " ".join(str(exc).split())  # one line, whatever the exception says
+        raise StrategyError(f"{path}: failed to import: {type(exc).__name__}: {message}") from exc
     classes = {
         name: obj
         for name, obj in vars(module).items()
@@ -104,4 +105,9 @@ def build_strategy(spec: str, params: dict[str, Any] | None = None) -> Strategy:
                 f"{_suggest(key, sorted(known))} (parameters: {listed})"
             )
     values = {key: _coerce(name, key, value, known[key]) for key, value in params.items()}
-    return cls(**values)
+    strategy = cls(**values)
+    try:
+        strategy.check_parameters()
+    except ValueError as exc:
+        raise StrategyError(f"strategy '{name}': {exc}") from None
+    return strategy

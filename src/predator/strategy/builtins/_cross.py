@@ -21,11 +21,14 @@ class MovingAverageCross(Strategy):
     fast: int
     slow: int
 
-    def on_start(self) -> None:
+    def check_parameters(self) -> None:
         if not 0 < self.fast < self.slow:
             raise ValueError(
                 f"{self.name} needs 0 < fast < slow, got fast={self.fast} slow={self.slow}"
             )
+
+    def on_start(self) -> None:
+        self.check_parameters()
         self.warmup = self.slow - 1
         self._prev_sign = 0
         self.start_averages()
