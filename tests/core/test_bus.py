@@ -72,6 +72,23 @@ def test_subscription_order_holds_across_base_and_exact_type_subscribers() -> No
     assert len(bus.handlers_for(OrderFilled)) == 3
 
 
+def test_a_type_filter_selects_event_types_once_not_per_message() -> None:
+    bus = MessageBus()
+    seen: list[Event] = []
+    asked: list[type] = []
+
+    def only_fills(event_type: type) -> bool:
+        asked.append(event_type)
+        return issubclass(event_type, OrderFilled)
+
+    bus.subscribe(Event, seen.append, where=only_fills)
+    for n in range(3):
+        bus.publish(filled(n))
+        bus.publish(OrderCanceled(ts=n, order_id="x"))
+    assert [type(e) for e in seen] == [OrderFilled] * 3
+    assert sorted(t.__name__ for t in asked) == ["OrderCanceled", "OrderFilled"]
+
+
 def test_events_of_other_types_are_not_delivered() -> None:
     bus = MessageBus()
     fills: list[OrderFilled] = []

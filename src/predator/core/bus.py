@@ -18,6 +18,7 @@ __all__ = ["Interceptor", "MessageBus", "NoHandler"]
 E = TypeVar("E", bound=Event)
 C = TypeVar("C", bound=Command)
 Handler = Callable[[Any], Any]
+TypeFilter = Callable[[type], bool]
 
 
 class NoHandler(LookupError):
@@ -54,7 +55,7 @@ class MessageBus:
     """
 
     def __init__(self) -> None:
-        self._subscribers: dict[type, list[tuple[int, Handler]]] = {}
+        self._subscribers: dict[type, list[tuple[int, Handler, TypeFilter | None]]] = {}
         self._subscription_seq = 0
         self._resolved: dict[type, tuple[Handler, ...]] = {}
         self._commands: dict[type, Handler] = {}
@@ -62,10 +63,21 @@ class MessageBus:
         self.published = 0
 
     # -- events ---------------------------------------------------------------------
-    def subscribe(self, event_type: type[E], handler: Callable[[E], Any]) -> None:
-        """Deliver every published ``event_type`` (or subclass) to ``handler``."""
+    def subscribe(
+        self,
+        event_type: type[E],
+        handler: Callable[[E], Any],
+        *,
+        where: TypeFilter | None = None,
+    ) -> None:
+        """Deliver every published ``event_type`` (or subclass) to ``handler``.
+
+        ``where`` filters by the concrete event *type* (``lambda t: t.journaled``); it is
+        evaluated once per type, so it costs nothing per message.
+        """
         self._subscription_seq += 1
-        self._subscribers.setdefault(event_type, []).append((self._subscription_seq, handler))
+        entry = (self._subscription_seq, handler, where)
+        self._subscribers.setdefault(event_type, []).append(entry)
         self._resolved.clear()
 
     def unsubscribe(self, event_type: type[E], handler: Callable[[E], Any]) -> None:
@@ -85,7 +97,9 @@ class MessageBus:
         if handlers is None:
             collected: list[tuple[int, Handler]] = []
             for klass in event_type.__mro__:
-                collected.extend(self._subscribers.get(klass, ()))
+                for seq, handler, where in self._subscribers.get(klass, ()):
+                    if where is None or where(event_type):
+                        collected.append((seq, handler))
             collected.sort(key=lambda entry: entry[0])
             handlers = self._resolved[event_type] = tuple(h for _, h in collected)
         return handlers

@@ -8,6 +8,7 @@ income minus expenses — holds after every posting, to the smallest unit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import msgspec
 
@@ -113,6 +114,10 @@ class Ledger:
     def balances(self) -> Mapping[str, int]:
         """All balances, by account name (sorted for stable output)."""
         return dict(sorted(self._balances.items()))
+
+    def balances_view(self) -> Mapping[str, int]:
+        """Live read-only view of the balances (no copy; for hot invariant checks)."""
+        return MappingProxyType(self._balances)
 
     def trial_balance(self) -> int:
         """Sum of all balances; zero when the books balance."""

@@ -251,10 +251,10 @@ class _Wiring:
         bus.subscribe(RiskDecision, self._count_denial)
         self.fills = 0
         bus.subscribe(OrderFilled, self._count_fill)
-        bus.subscribe(Event, self._journal)
+        bus.subscribe(Event, journal.append, where=_is_journaled)
         self.balance_checks = 0
         if config.check_invariants:
-            bus.subscribe(Event, self._check_invariants)
+            bus.subscribe(Event, self._check_invariants, where=_is_journaled)
 
     def strategy_parameters(self) -> dict[str, Any]:
         """The strategy's effective parameters (after defaults and type conversion)."""
@@ -270,14 +270,9 @@ class _Wiring:
             equity += quantity * bar.close * self._notional_factor
         self.curve.record(equity, quantity != 0)
 
-    def _journal(self, event: Event) -> None:
-        if event.journaled:
-            self.journal.append(event)
-
-    def _check_invariants(self, event: Event) -> None:
-        if event.journaled:
-            self.portfolio.check_balance_equation()
-            self.balance_checks += 1
+    def _check_invariants(self, _event: Event) -> None:
+        self.portfolio.check_balance_equation()
+        self.balance_checks += 1
 
     def _count_rejection(self, event: OrderRejected | OrderCanceled) -> None:
         if event.reason not in ("canceled", "expired"):
@@ -290,6 +285,10 @@ class _Wiring:
 
     def _count_fill(self, _fill: OrderFilled) -> None:
         self.fills += 1
+
+
+def _is_journaled(event_type: type) -> bool:
+    return bool(getattr(event_type, "journaled", False))
 
 
 def _file_sha256(path: str) -> str:

@@ -174,21 +174,28 @@ class Portfolio:
         at cost; and each position's cost equals the sum of its lots.
         """
         ledger = self.ledger
-        ledger.check()
-        if ledger.balance(Account.CASH) != self.cash:
-            raise BalanceEquationViolated(
-                "ledger cash vs portfolio cash", self.cash, ledger.balance(Account.CASH)
-            )
+        balances = ledger.balances_view()
+        total = 0
+        for amount in balances.values():
+            total += amount
+        if total:
+            raise BalanceEquationViolated("trial balance", 0, total)
+        cash = balances.get(Account.CASH, 0)
+        if cash != self.cash:
+            raise BalanceEquationViolated("ledger cash vs portfolio cash", self.cash, cash)
         at_cost = 0
         for symbol, position in self.positions.items():
-            factor = self._factors[symbol]
-            lots_cost = sum(lot.quantity * lot.price * factor for lot in position.lots)
-            lots_quantity = sum(lot.quantity for lot in position.lots)
+            lots_cost = 0
+            lots_quantity = 0
+            for lot in position.lots:
+                lots_quantity += lot.quantity
+                lots_cost += lot.quantity * lot.price
+            lots_cost *= self._factors[symbol]
             if lots_cost != position.cost or lots_quantity != position.quantity:
                 raise BalanceEquationViolated(
                     f"{symbol} lots vs position", position.cost, lots_cost
                 )
-            account = ledger.balance(self._position_accounts[symbol])
+            account = balances.get(self._position_accounts[symbol], 0)
             if account != position.cost:
                 raise BalanceEquationViolated(
                     f"ledger {symbol} position at cost", position.cost, account
