@@ -52,11 +52,30 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--strategy",
         required=True,
+        action="append",
         metavar="NAME",
-        help="built-in (sma_cross, ema_cross) or path/to/file.py[:Class]",
+        help="built-in (sma_cross, ema_cross, flood) or path/to/file.py[:Class]; "
+        "repeat to run several side by side, each with its own capital pool",
     )
     bt.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="strategy parameter"
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy parameter; with several strategies, NAME.K=V targets one",
+    )
+    bt.add_argument(
+        "--allocation",
+        action="append",
+        default=[],
+        metavar="NAME=F",
+        help="share of the cash for a strategy (default: an equal split)",
+    )
+    bt.add_argument(
+        "--risk-config",
+        default=None,
+        metavar="FILE",
+        help="risk configuration (TOML; see docs/risk.example.toml); default: the backtest profile",
     )
     bt.add_argument("--cash", default="10000", help="starting cash (default 10000)")
     bt.add_argument(
@@ -103,9 +122,13 @@ def _run_backtest(args: argparse.Namespace) -> int:
 
     if args.size_precision < 0 or args.size_precision > 12:
         raise UserError(f"--size-precision must be within 0..12, got {args.size_precision}")
+    specs = _strategy_specs(args.strategy, _parse_params(args.param), args.allocation)
+    risk = _load_risk(args.risk_config)
     config = BacktestConfig(
-        strategy=args.strategy,
-        params=_parse_params(args.param),
+        strategy=specs[0].strategy,
+        params=dict(specs[0].params),
+        strategies=specs if len(specs) > 1 else (),
+        risk=risk,
         cash=args.cash,
         commission=args.commission,
         commission_fixed=args.commission_fixed,
@@ -119,10 +142,11 @@ def _run_backtest(args: argparse.Namespace) -> int:
     )
     interactive = sys.stdout.isatty() and not args.json
     try:
-        # Validate the strategy before reading data so a typo fails fast.
+        # Validate the strategies before reading data so a typo fails fast.
         from predator.strategy import build_strategy
 
-        build_strategy(config.strategy, config.params)
+        for spec in specs:
+            build_strategy(spec.strategy, spec.params)
         feed = load_bars(args.data, symbol=args.symbol, size_precision=args.size_precision)
         if interactive:
             result = _with_progress(Backtest, feed, config)
@@ -134,8 +158,71 @@ def _run_backtest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        _print_summary(summary, config.strategy, feed.format)
+        _print_summary(summary, " + ".join(spec.strategy for spec in specs), feed.format)
     return 0
+
+
+def _strategy_specs(
+    names: Sequence[str], params: dict[str, str], allocations: Sequence[str]
+) -> tuple[Any, ...]:
+    from predator.node import StrategySpec
+    from predator.strategy import StrategyError, resolve_strategy
+
+    try:
+        classes = [resolve_strategy(name) for name in names]
+    except StrategyError as exc:
+        raise UserError(str(exc)) from None
+    labels = [cls.name or cls.__name__ for cls in classes]
+    per: list[dict[str, str]] = [{} for _ in names]
+    for key, value in params.items():
+        target, dot, bare = key.rpartition(".")
+        if dot and len(names) > 1:
+            hits = [i for i, label in enumerate(labels) if label == target]
+            if not hits:
+                raise UserError(f"--param {key}: no strategy named {target!r} in this run")
+            for i in hits:
+                per[i][bare] = value
+            continue
+        wanting = [i for i, cls in enumerate(classes) if key in cls.parameters]
+        if len(names) > 1 and wanting:
+            for i in wanting:
+                per[i][key] = value
+        else:
+            for i in range(len(names)):
+                per[i][key] = value  # the registry reports an unknown parameter clearly
+    shares: dict[str, str] = {}
+    for item in allocations:
+        name, sep, share = item.partition("=")
+        if not sep or name not in labels:
+            raise UserError(
+                f"--allocation expects NAME=F with NAME one of {', '.join(labels)}, got {item!r}"
+            )
+        shares[name] = share
+    return tuple(
+        StrategySpec(strategy=name, params=per[i], allocation=shares.get(labels[i]))
+        for i, name in enumerate(names)
+    )
+
+
+def _load_risk(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    import tomllib
+
+    from predator.risk.config import ConfigError, RiskConfig
+
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"{path}: risk configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        RiskConfig.from_dict(document, source=path)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    return document
 
 
 def _with_progress(backtest_cls: Any, feed: Any, config: Any) -> Any:

@@ -91,13 +91,17 @@ def test_journal_starts_with_run_started_and_ends_with_run_completed(tmp_path: P
     assert digest == result.journal_digest
     started, completed = records[0].payload, records[-1].payload
     assert started["bars"] == len(goog())
-    assert started["config"]["params"] == {"fast": 10, "slow": 30}
+    (recorded,) = started["config"]["strategies"]
+    assert recorded["params"] == {"fast": 10, "slow": 30}
+    assert recorded["strategy"] == "sma_cross"
     assert started["config"]["journal"] is None  # where it is written is not part of the run
     assert completed["trades"] == result.trades == 66
     assert completed["fills"] == result.fills
 
 
-def test_failed_strategy_propagates_and_leaves_no_journal(tmp_path: Path) -> None:
+def test_a_raising_strategy_is_stopped_and_journaled_while_the_run_completes(
+    tmp_path: Path,
+) -> None:
     strategy = tmp_path / "exploding.py"
     strategy.write_text(
         textwrap.dedent(
@@ -117,10 +121,39 @@ def test_failed_strategy_propagates_and_leaves_no_journal(tmp_path: Path) -> Non
             """
         )
     )
-    journal_dir = tmp_path / "journals"
+    path = tmp_path / "run.sqlite"
+    result = run(strategy=str(strategy), journal=str(path))
 
-    with pytest.raises(RuntimeError, match="boom on bar 1500"):
-        run(strategy=str(strategy), journal=str(journal_dir / "run.sqlite"))
+    (report,) = result.strategies.values()
+    assert report["state"] == "stopped"
+    assert "RuntimeError" in report["stopped_reason"]
+    journal = Journal(path)
+    failures = [r for r in journal.records() if r.type == "StrategyFailed"]
+    journal.close()
+    assert len(failures) == 1
+    assert failures[0].payload["error"] == "RuntimeError: boom on bar 1500"
+    assert failures[0].payload["where"] == "on_bar"
+
+
+def test_a_kernel_fault_propagates_and_leaves_no_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from predator.ledger import BalanceEquationViolated
+    from predator.portfolio import Portfolio
+
+    calls = {"n": 0}
+    original = Portfolio.check_balance_equation
+
+    def failing(self: Portfolio) -> None:
+        calls["n"] += 1
+        if calls["n"] == 100:
+            raise BalanceEquationViolated("injected", 0, 1)
+        original(self)
+
+    monkeypatch.setattr(Portfolio, "check_balance_equation", failing)
+    journal_dir = tmp_path / "journals"
+    with pytest.raises(BaseException, match="injected"):
+        run(params={"fast": 10, "slow": 30}, journal=str(journal_dir / "run.sqlite"))
 
     assert files_in(journal_dir) == []
 

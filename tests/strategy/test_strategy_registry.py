@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from predator.strategy import (
     BUILTINS,
     EmaCross,
+    Flood,
     Sizing,
     SmaCross,
     Strategy,
@@ -50,7 +51,7 @@ TWO_CLASSES = """
 
 
 def test_builtins_are_registered_by_their_names() -> None:
-    assert dict(BUILTINS) == {"sma_cross": SmaCross, "ema_cross": EmaCross}
+    assert dict(BUILTINS) == {"sma_cross": SmaCross, "ema_cross": EmaCross, "flood": Flood}
     assert resolve_strategy("sma_cross") is SmaCross
     assert resolve_strategy("ema_cross") is EmaCross
 
@@ -71,7 +72,7 @@ def test_unknown_strategy_without_a_close_match_lists_the_builtins() -> None:
 
     message = str(excinfo.value)
     assert "did you mean" not in message
-    assert "ema_cross, sma_cross" in message
+    assert "ema_cross, flood, sma_cross" in message
 
 
 def test_unknown_parameter_suggests_the_closest_one_and_lists_them() -> None:

@@ -6,6 +6,7 @@ stream and a logger from here; see ARCHITECTURE.md sections 1 and 6 for the rule
 
 from predator.core.bus import Interceptor, MessageBus, NoHandler
 from predator.core.clock import NS_PER_SECOND, Clock, TimeWarp, WallClock, WallSource, iso_utc
+from predator.core.errors import KernelFault
 from predator.core.events import Command, Event, Message
 from predator.core.ids import IdGenerator
 from predator.core.log import (
@@ -37,6 +38,7 @@ __all__ = [
     "IdGenerator",
     "Interceptor",
     "JsonFormatter",
+    "KernelFault",
     "KeyValueFormatter",
     "Message",
     "MessageBus",

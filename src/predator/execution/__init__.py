@@ -4,6 +4,12 @@ Risk-approved requests become orders here; venue reports become journaled facts.
 """
 
 from predator.execution.execution_engine import ExecuteOrder, ExecutionEngine
+from predator.execution.heartbeat import (
+    CroHeartbeat,
+    ExecutionHalted,
+    ExecutionResumed,
+    ResumeRefused,
+)
 from predator.execution.order import (
     InvalidTransition,
     Order,
@@ -18,8 +24,11 @@ from predator.execution.order import (
 from predator.execution.venue_client import PaperBroker, VenueClient
 
 __all__ = [
+    "CroHeartbeat",
     "ExecuteOrder",
     "ExecutionEngine",
+    "ExecutionHalted",
+    "ExecutionResumed",
     "InvalidTransition",
     "Order",
     "OrderAccepted",
@@ -30,5 +39,6 @@ __all__ = [
     "OrderStatus",
     "OrderSubmitted",
     "PaperBroker",
+    "ResumeRefused",
     "VenueClient",
 ]

@@ -9,6 +9,12 @@ from __future__ import annotations
 from predator.core.bus import MessageBus
 from predator.core.clock import Clock
 from predator.core.events import Command
+from predator.execution.heartbeat import (
+    CroHeartbeat,
+    ExecutionHalted,
+    ExecutionResumed,
+    ResumeRefused,
+)
 from predator.execution.order import (
     Order,
     OrderAccepted,
@@ -41,15 +47,63 @@ class ExecuteOrder(Command, frozen=True, kw_only=True):
 class ExecutionEngine:
     """Keeps every order we ever sent and applies the venue's reports to them."""
 
-    def __init__(self, *, bus: MessageBus, clock: Clock, client: VenueClient) -> None:
+    def __init__(
+        self,
+        *,
+        bus: MessageBus,
+        clock: Clock,
+        client: VenueClient,
+        heartbeat_timeout_ns: int | None = None,
+    ) -> None:
         self._bus = bus
         self._clock = clock
         self._client = client
         self.orders: dict[str, Order] = {}
         self.duplicate_fills = 0
         self.unmatched_reports = 0
+        self.heartbeat_timeout_ns = heartbeat_timeout_ns
+        self.last_heartbeat_ts: int | None = None
+        self.halted: str | None = None
         bus.register(ExecuteOrder, self._on_execute)
         bus.subscribe(VenueReport, self._on_report)
+        bus.subscribe(CroHeartbeat, self._on_heartbeat)
+
+    # -- CRO heartbeat: fail closed -------------------------------------------------------
+    def _on_heartbeat(self, heartbeat: CroHeartbeat) -> None:
+        self.last_heartbeat_ts = heartbeat.ts
+
+    def cro_alive(self) -> bool:
+        """Whether the last CRO heartbeat is within the timeout (always, without one)."""
+        timeout = self.heartbeat_timeout_ns
+        if timeout is None:
+            return True
+        last = self.last_heartbeat_ts
+        return last is not None and self._clock.now_ns() - last <= timeout
+
+    def resume(self, *, actor: str, reason: str) -> None:
+        """Operator approval to send orders again; refused while the CRO is silent."""
+        if self.halted is None:
+            return
+        if not self.cro_alive():
+            raise ResumeRefused(f"cannot resume: no CRO heartbeat ({self.halted})")
+        self.halted = None
+        self._bus.publish(ExecutionResumed(ts=self._clock.now_ns(), actor=actor, reason=reason))
+
+    def _refuse(self, command: ExecuteOrder, reason: str) -> Order:
+        request = command.request
+        order = Order(request, command.strategy)
+        self.orders[request.client_order_id] = order
+        order.transition(OrderStatus.REJECTED)
+        self._bus.publish(
+            OrderRejected(
+                ts=self._clock.now_ns(),
+                client_order_id=request.client_order_id,
+                strategy=command.strategy,
+                reason="execution_halted",
+                detail=reason,
+            )
+        )
+        return order
 
     def open_orders(self) -> list[Order]:
         """Orders not yet in a terminal state, in submission order."""
@@ -60,6 +114,17 @@ class ExecutionEngine:
         existing = self.orders.get(request.client_order_id)
         if existing is not None:
             return existing  # idempotent: the same client order id is never sent twice
+        if self.halted is None and not self.cro_alive():
+            self.halted = "CRO heartbeat lost"
+            self._bus.publish(
+                ExecutionHalted(
+                    ts=self._clock.now_ns(),
+                    reason=self.halted,
+                    last_heartbeat_ts=self.last_heartbeat_ts,
+                )
+            )
+        if self.halted is not None:
+            return self._refuse(command, self.halted)
         order = Order(request, command.strategy)
         self.orders[request.client_order_id] = order
         order.transition(OrderStatus.SUBMITTED)
@@ -96,6 +161,7 @@ class ExecutionEngine:
                     client_order_id=order.client_order_id,
                     strategy=order.strategy,
                     trade_id=report.trade_id,
+                    account=report.account,
                     symbol=report.symbol,
                     side=report.side,
                     price=report.price,

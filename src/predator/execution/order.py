@@ -144,6 +144,7 @@ class OrderFilled(OrderEvent, frozen=True, kw_only=True):
     """A fill applied to our order (each venue ``trade_id`` is applied exactly once)."""
 
     trade_id: str
+    account: str = "main"
     symbol: str
     side: Side
     price: int

@@ -32,9 +32,16 @@ class Account:
     TRANSFERS = "equity:transfers"
 
     @staticmethod
-    def position(symbol: str) -> str:
+    def position(symbol: str, pool: str = "main") -> str:
         """The account holding ``symbol``'s open position at cost (signed: short < 0)."""
-        return f"assets:position:{symbol}"
+        if pool == "main":
+            return f"assets:position:{symbol}"
+        return f"assets:position:{pool}:{symbol}"
+
+    @staticmethod
+    def in_pool(name: str, pool: str) -> str:
+        """``name`` for the capital pool ``pool`` (``assets:cash:trend``); main keeps ``name``."""
+        return name if pool == "main" else f"{name}:{pool}"
 
 
 class Posting(msgspec.Struct, frozen=True, array_like=True):

@@ -7,5 +7,14 @@ from predator.market.bar import Bar
 from predator.market.bar_loader import BarFeed, load_bars
 from predator.market.errors import DataFormatError
 from predator.market.instrument import Instrument
+from predator.market.status import MarketDataInvalidated, MarketDataRestored
 
-__all__ = ["Bar", "BarFeed", "DataFormatError", "Instrument", "load_bars"]
+__all__ = [
+    "Bar",
+    "BarFeed",
+    "DataFormatError",
+    "Instrument",
+    "MarketDataInvalidated",
+    "MarketDataRestored",
+    "load_bars",
+]

@@ -10,6 +10,8 @@ from predator.node.backtest import (
     BacktestResult,
     RunCompleted,
     RunStarted,
+    SafetyStatusReported,
+    StrategySpec,
 )
 
 __all__ = [
@@ -19,4 +21,6 @@ __all__ = [
     "BacktestResult",
     "RunCompleted",
     "RunStarted",
+    "SafetyStatusReported",
+    "StrategySpec",
 ]

@@ -13,33 +13,26 @@ import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from math import floor
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from predator.core.bus import MessageBus
-from predator.core.clock import TimeWarp
 from predator.core.events import Event
 from predator.core.numbers import NotRepresentable, from_decimal
-from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
-from predator.execution.venue_client import PaperBroker
 from predator.ledger.journal import Journal
-from predator.ledger.ledger import Ledger
-from predator.market.bar import Bar
 from predator.market.bar_loader import BarFeed
 from predator.market.instrument import Instrument
-from predator.portfolio.portfolio import Portfolio
+from predator.node.kernel import Kernel, StrategySlot
+from predator.node.risk_settings import RiskSettings
 from predator.portfolio.position import ClosedTrade
-from predator.portfolio.stats import EquityCurve, Performance, performance
-from predator.risk.risk_engine import RiskDecision, RiskEngine
+from predator.portfolio.stats import Performance, performance
+from predator.risk.config import ConfigError
 from predator.strategy.api import Sizing
 from predator.strategy.registry import build_strategy
-from predator.strategy.runner import StrategyRunner
 from predator.venue.fees import CommissionModel
 from predator.venue.fill_model import BarFillModel, FillMode
-from predator.venue.paper_exchange import PaperExchange
 
 __all__ = [
     "Backtest",
@@ -48,6 +41,8 @@ __all__ = [
     "BacktestResult",
     "RunCompleted",
     "RunStarted",
+    "SafetyStatusReported",
+    "StrategySpec",
 ]
 
 ProgressCallback = Callable[[int, int], None]
@@ -57,6 +52,20 @@ class BacktestError(ValueError):
     """The backtest was configured with a value it cannot use (a user error)."""
 
 
+class StrategySpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One strategy of a run: what (built-in name or file), its parameters, its capital.
+
+    ``allocation`` is its share of the run's cash (decimal string; default: an equal
+    split); ``engine`` groups strategies for engine-level limits (default: its name).
+    """
+
+    strategy: str
+    params: dict[str, Any] = {}
+    allocation: str | None = None
+    engine: str | None = None
+    name: str | None = None
+
+
 class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a bar backtest depends on besides the data. Defaults as backtesting.py.
 
@@ -64,10 +73,14 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
     a fraction of notional, ``commission_fixed`` per order, ``commission_per_unit`` per
     unit. ``fill`` is ``next-open`` or ``close``; ``sizing`` the default order size
     (``all-in``, ``units:N``, ``fraction:F``). ``journal=None`` keeps the journal in memory.
+    ``strategies`` runs several strategies side by side, each in its own capital pool;
+    when empty, ``strategy`` and ``params`` name the one strategy. ``risk`` is the risk
+    configuration (see ``predator.risk.config``); ``None`` uses the backtest profile.
     """
 
     strategy: str = "sma_cross"
     params: dict[str, Any] = {}
+    strategies: tuple[StrategySpec, ...] = ()
     cash: str = "10000"
     commission: str = "0"
     commission_fixed: str = "0"
@@ -79,6 +92,13 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
     journal: str | None = None
     finalize: bool = True
     check_invariants: bool = True
+    risk: dict[str, Any] | None = None
+
+    def strategy_specs(self) -> tuple[StrategySpec, ...]:
+        """The strategies of the run (one from ``strategy``/``params`` if none listed)."""
+        if self.strategies:
+            return self.strategies
+        return (StrategySpec(strategy=self.strategy, params=dict(self.params)),)
 
 
 class RunStarted(Event, frozen=True, kw_only=True):
@@ -89,6 +109,12 @@ class RunStarted(Event, frozen=True, kw_only=True):
     data_format: str
     bars: int
     instrument: Instrument
+
+
+class SafetyStatusReported(Event, frozen=True, kw_only=True):
+    """The unified safety status (breakers, kill switches, states, limit usage)."""
+
+    status: dict[str, Any]
 
 
 class RunCompleted(Event, frozen=True, kw_only=True):
@@ -116,6 +142,8 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
     journal_path: str | None
     balance_checks: int
     equity_curve: list[int]
+    strategies: dict[str, dict[str, Any]] = {}
+    risk: dict[str, Any] = {}
 
     @property
     def final_equity(self) -> Decimal:
@@ -154,6 +182,8 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
             "journal_digest": self.journal_digest,
             "journal_events": self.journal_events,
             "journal": self.journal_path,
+            "strategies": self.strategies,
+            "risk": self.risk,
         }
 
 
@@ -172,123 +202,108 @@ def _decimal(
     return value
 
 
-class _Wiring:
-    """The components of one run, connected on one bus (built by :class:`Backtest`)."""
+def _build_kernel(feed: BarFeed, config: BacktestConfig, journal: Journal) -> Kernel:
+    """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early)."""
+    instrument = feed.instrument
+    money_p = instrument.money_precision
+    cash_value = _decimal("cash", config.cash, minimum=Decimal(0), strict=True)
+    try:
+        cash = from_decimal(cash_value, money_p)
+    except NotRepresentable:
+        raise BacktestError(f"cash {config.cash} has more than {money_p} decimals") from None
+    try:
+        sizing = Sizing.parse(config.sizing)
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
+    try:
+        fill_mode = FillMode(config.fill)
+    except ValueError:
+        raise BacktestError(
+            f"fill must be one of {', '.join(m.value for m in FillMode)}, got {config.fill!r}"
+        ) from None
+    try:
+        commission = CommissionModel(
+            instrument,
+            rate=_decimal("commission", config.commission),
+            fixed=_decimal("commission_fixed", config.commission_fixed, minimum=Decimal(0)),
+            per_unit=_decimal(
+                "commission_per_unit", config.commission_per_unit, minimum=Decimal(0)
+            ),
+        )
+        fill_model = BarFillModel(
+            fill_mode,
+            spread_bps=_decimal("spread_bps", config.spread_bps, minimum=Decimal(0)),
+            slippage_bps=_decimal("slippage_bps", config.slippage_bps, minimum=Decimal(0)),
+        )
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
+    try:
+        risk = RiskSettings.from_config(config.risk, instrument)
+    except ConfigError as exc:
+        raise BacktestError(str(exc)) from None
+    slots = _slots(config, cash)
+    return Kernel(
+        instrument=instrument,
+        start_ts=feed.first_ts if len(feed) else 0,
+        slots=slots,
+        sizing=sizing,
+        commission=commission,
+        fill_model=fill_model,
+        limits=risk.limits,
+        breaker=risk.breaker,
+        journal=journal,
+        check_invariants=config.check_invariants,
+        heartbeat_timeout_ns=risk.heartbeat_timeout_ns,
+    )
 
-    def __init__(self, feed: BarFeed, config: BacktestConfig, journal: Journal) -> None:
-        instrument = feed.instrument
-        self.instrument = instrument
-        self._notional_factor = instrument.notional_factor
-        money_p = instrument.money_precision
-        cash_value = _decimal("cash", config.cash, minimum=Decimal(0), strict=True)
-        try:
-            cash = from_decimal(cash_value, money_p)
-        except NotRepresentable:
-            raise BacktestError(f"cash {config.cash} has more than {money_p} decimals") from None
-        try:
-            sizing = Sizing.parse(config.sizing)
-        except ValueError as exc:
-            raise BacktestError(str(exc)) from None
-        try:
-            fill_mode = FillMode(config.fill)
-        except ValueError:
+
+def _slots(config: BacktestConfig, cash: int) -> list[StrategySlot]:
+    specs = config.strategy_specs()
+    single = len(specs) == 1
+    given: list[Fraction | None] = []
+    for spec in specs:
+        if spec.allocation is None:
+            given.append(None)
+            continue
+        value = _decimal(f"allocation of {spec.strategy}", spec.allocation)
+        if not 0 < value <= 1:
             raise BacktestError(
-                f"fill must be one of {', '.join(m.value for m in FillMode)}, got {config.fill!r}"
-            ) from None
-        try:
-            commission = CommissionModel(
-                instrument,
-                rate=_decimal("commission", config.commission),
-                fixed=_decimal("commission_fixed", config.commission_fixed, minimum=Decimal(0)),
-                per_unit=_decimal(
-                    "commission_per_unit", config.commission_per_unit, minimum=Decimal(0)
-                ),
+                f"allocation of {spec.strategy} must be in (0, 1], got {spec.allocation}"
             )
-            fill_model = BarFillModel(
-                fill_mode,
-                spread_bps=_decimal("spread_bps", config.spread_bps, minimum=Decimal(0)),
-                slippage_bps=_decimal("slippage_bps", config.slippage_bps, minimum=Decimal(0)),
+        given.append(Fraction(value))
+    left = 1 - sum((g for g in given if g is not None), Fraction(0))
+    unassigned = given.count(None)
+    if left < 0 or (unassigned and left <= 0):
+        raise BacktestError("strategy allocations add up to more than 1")
+    shares = [left / unassigned if g is None else g for g in given]
+    slots: list[StrategySlot] = []
+    taken: set[str] = set()
+    for spec, share in zip(specs, shares, strict=True):
+        strategy = build_strategy(spec.strategy, spec.params)
+        base = spec.name or type(strategy).name or type(strategy).__name__
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}#{n}"
+        taken.add(name)
+        capital = floor(cash * share)
+        if capital <= 0:
+            raise BacktestError(f"strategy {name} gets no capital (allocation {share})")
+        slots.append(
+            StrategySlot(
+                name=name,
+                strategy=strategy,
+                engine=spec.engine or name,
+                account="main" if single else name,
+                capital=capital,
             )
-        except ValueError as exc:
-            raise BacktestError(str(exc)) from None
-        self.strategy = build_strategy(config.strategy, config.params)
-
-        start = feed.first_ts if len(feed) else 0
-        self.clock = clock = TimeWarp.virtual(start)
-        self.bus = bus = MessageBus()
-        self.journal = journal
-        self.ledger = Ledger(instrument.quote_currency, money_p)
-        self.exchange = PaperExchange(
-            clock=clock,
-            instruments=[instrument],
-            cash=cash,
-            commission=commission,
-            fill_model=fill_model,
         )
-        # Subscription order is delivery order: the venue sees a bar first, then the
-        # equity curve is taken, then strategies react.
-        bus.subscribe(Bar, self.exchange.on_bar)
-        self.broker = PaperBroker(bus=bus, exchange=self.exchange)
-        self.execution = ExecutionEngine(bus=bus, clock=clock, client=self.broker)
-        self.portfolio = Portfolio(
-            bus=bus, ledger=self.ledger, instruments=[instrument], initial_cash=cash, ts=start
-        )
-        self.risk = RiskEngine(bus=bus, clock=clock, portfolio=self.portfolio)
-        self.curve = EquityCurve()
-        self.closes: list[int] = []
-        bus.subscribe(Bar, self._on_bar)
-        self.runner = StrategyRunner(
-            bus=bus,
-            clock=clock,
-            portfolio=self.portfolio,
-            strategy=self.strategy,
-            instrument=instrument,
-            sizing=sizing,
-        )
-        self.rejections: dict[str, int] = {}
-        bus.subscribe(OrderRejected, self._count_rejection)
-        bus.subscribe(OrderCanceled, self._count_rejection)
-        bus.subscribe(RiskDecision, self._count_denial)
-        self.fills = 0
-        bus.subscribe(OrderFilled, self._count_fill)
-        bus.subscribe(Event, journal.append, where=_is_journaled)
-        self.balance_checks = 0
-        if config.check_invariants:
-            bus.subscribe(Event, self._check_invariants, where=_is_journaled)
-
-    def strategy_parameters(self) -> dict[str, Any]:
-        """The strategy's effective parameters (after defaults and type conversion)."""
-        names = sorted(type(self.strategy).parameters)
-        return {name: getattr(self.strategy, name) for name in names}
-
-    def _on_bar(self, bar: Bar) -> None:
-        position = self.portfolio.positions[bar.symbol]
-        quantity = position.quantity
-        self.closes.append(bar.close)
-        equity = self.portfolio.cash
-        if quantity:
-            equity += quantity * bar.close * self._notional_factor
-        self.curve.record(equity, quantity != 0)
-
-    def _check_invariants(self, _event: Event) -> None:
-        self.portfolio.check_balance_equation()
-        self.balance_checks += 1
-
-    def _count_rejection(self, event: OrderRejected | OrderCanceled) -> None:
-        if event.reason not in ("canceled", "expired"):
-            self.rejections[event.reason] = self.rejections.get(event.reason, 0) + 1
-
-    def _count_denial(self, event: RiskDecision) -> None:
-        if not event.approved:
-            key = f"risk: {event.reason}"
-            self.rejections[key] = self.rejections.get(key, 0) + 1
-
-    def _count_fill(self, _fill: OrderFilled) -> None:
-        self.fills += 1
+    return slots
 
 
-def _is_journaled(event_type: type) -> bool:
-    return bool(getattr(event_type, "journaled", False))
+def _strategy_parameters(strategy: Any) -> dict[str, Any]:
+    """A strategy's effective parameters (after defaults and type conversion)."""
+    return {name: getattr(strategy, name) for name in sorted(type(strategy).parameters)}
 
 
 def _file_sha256(path: str) -> str:
@@ -345,83 +360,109 @@ class Backtest:
 
     def _run(self, journal: Journal, final_path: Path | None) -> BacktestResult:
         feed, config = self.feed, self.config
-        wiring = _Wiring(feed, config, journal)
-        instrument = wiring.instrument
-        clock, bus = wiring.clock, wiring.bus
+        kernel = _build_kernel(feed, config, journal)
+        instrument = kernel.instrument
+        clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
         journal.set_meta("format", "predator-journal/1")
+        recorded = msgspec.structs.replace(
+            config,
+            journal=None,
+            params={},
+            strategies=tuple(
+                StrategySpec(
+                    strategy=config.strategy_specs()[i].strategy,
+                    params=_strategy_parameters(slot.strategy),
+                    allocation=str(Fraction(slot.capital, kernel.initial_capital())),
+                    engine=slot.engine,
+                    name=slot.name,
+                )
+                for i, slot in enumerate(kernel.slots)
+            ),
+        )
         bus.publish(
             RunStarted(
                 ts=clock.now_ns(),
-                config=msgspec.to_builtins(
-                    msgspec.structs.replace(
-                        config, journal=None, params=wiring.strategy_parameters()
-                    )
-                ),
+                config=msgspec.to_builtins(recorded),
                 data_sha256=_file_sha256(feed.path),
                 data_format=feed.format,
                 bars=len(feed),
                 instrument=instrument,
             )
         )
-        wiring.runner.start()
+        for runner in kernel.runners.values():
+            runner.start()
         total = len(feed)
         progress, every = self._progress, self._progress_every
         publish, set_time = bus.publish, clock.set
         for done, bar in enumerate(feed, 1):
+            if scheduler.next_time is not None and scheduler.next_time <= bar.ts:
+                scheduler.run_until(bar.ts)
             set_time(bar.ts)
             publish(bar)
             if progress is not None and done % every == 0:
                 progress(done, total)
-        wiring.runner.stop()
-        portfolio = wiring.portfolio
-        if config.finalize and portfolio.position_quantity(instrument.symbol):
-            wiring.strategy.close()
-            wiring.exchange.finalize()
-            marks = {instrument.symbol: wiring.closes[-1]} if wiring.closes else {}
-            wiring.curve.restate_last(portfolio.equity(marks))
+        for runner in kernel.runners.values():
+            runner.stop()
+        symbol = instrument.symbol
+        if config.finalize:
+            # Orders sent on the last bar fill first (at its open, like backtesting.py);
+            # then whatever is still open is closed the same way, so the run ends flat.
+            kernel.exchange.finalize()
+            closing = []
+            for slot in kernel.slots:
+                if kernel.portfolios[slot.name].position_quantity(symbol):
+                    order_id = slot.strategy.close()
+                    if order_id is not None:
+                        closing.append(order_id)
+            kernel.exchange.finalize(only=closing)
+            kernel.curve.restate_last(kernel.total_equity())
         if progress is not None:
             progress(total, total)
-        warmup = max(0, min(int(wiring.strategy.warmup), len(wiring.closes) - 1))
-        closes = wiring.closes
-        buy_hold = (
-            Fraction(closes[-1] - closes[warmup], closes[warmup])
-            if closes and closes[warmup]
-            else Fraction(0)
+        warmup = max((int(slot.strategy.warmup) for slot in kernel.slots), default=0)
+        trades = sorted(
+            (t for p in kernel.portfolios.values() for t in p.closed_trades),
+            key=lambda t: (t.exit_ts, t.entry_ts),
         )
+        initial = kernel.initial_capital()
         perf = performance(
-            curve=wiring.curve,
-            initial=portfolio.initial_cash,
-            trades=portfolio.closed_trades,
-            fees=portfolio.fees,
-            realized_pnl=portfolio.realized_pnl,
+            curve=kernel.curve,
+            initial=initial,
+            trades=trades,
+            fees=sum(p.fees for p in kernel.portfolios.values()),
+            realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
             money_precision=instrument.money_precision,
-            buy_hold=buy_hold,
+            buy_hold=kernel.buy_hold(warmup),
         )
-        final_equity = wiring.curve.values[-1] if wiring.curve.values else portfolio.initial_cash
+        final_equity = kernel.curve.values[-1] if kernel.curve.values else initial
+        strategies = kernel.strategy_report()
+        risk = kernel.risk_report()
+        bus.publish(SafetyStatusReported(ts=clock.now_ns(), status=kernel.safety_status()))
         bus.publish(
             RunCompleted(
                 ts=clock.now_ns(),
                 final_equity=final_equity,
-                trades=len(portfolio.closed_trades),
-                fills=wiring.fills,
-                orders=len(wiring.execution.orders),
+                trades=len(trades),
+                fills=kernel.fills,
+                orders=len(kernel.execution.orders),
             )
         )
         journal.flush()
         return BacktestResult(
             performance=perf,
-            trades_list=list(portfolio.closed_trades),
+            trades_list=trades,
             instrument=instrument,
             money_precision=instrument.money_precision,
             bars=total,
-            fills=wiring.fills,
-            orders=len(wiring.execution.orders),
-            rejections=dict(sorted(wiring.rejections.items())),
+            fills=kernel.fills,
+            orders=len(kernel.execution.orders),
+            rejections=dict(sorted(kernel.rejections.items())),
             journal_digest=journal.digest,
             journal_events=journal.last_seq,
             journal_path=None if final_path is None else str(final_path),
-            balance_checks=wiring.balance_checks,
-            equity_curve=wiring.curve.values,
+            balance_checks=kernel.balance_checks,
+            equity_curve=kernel.curve.values,
+            strategies=strategies,
+            risk=risk,
         )
 
 

@@ -41,7 +41,9 @@ class Portfolio:
         instruments: Iterable[Instrument],
         initial_cash: int,
         ts: int = 0,
+        account: str = "main",
     ) -> None:
+        self.account = account
         self.instruments = {i.symbol: i for i in instruments}
         self.ledger = ledger
         self.initial_cash = initial_cash
@@ -51,24 +53,33 @@ class Portfolio:
         self.positions: dict[str, Position] = {s: Position(s) for s in self.instruments}
         self.closed_trades: list[ClosedTrade] = []
         self.fills = 0
+        self._cash_account = Account.in_pool(Account.CASH, account)
+        self._capital_account = Account.in_pool(Account.CAPITAL, account)
+        self._pnl_account = Account.in_pool(Account.REALIZED_PNL, account)
+        self._fees_account = Account.in_pool(Account.FEES, account)
         ledger.post(
             Transaction(
                 ts=ts,
-                reference="initial capital",
+                reference=f"initial capital {account}",
                 postings=(
-                    Posting(Account.CASH, initial_cash),
-                    Posting(Account.CAPITAL, -initial_cash),
+                    Posting(self._cash_account, initial_cash),
+                    Posting(self._capital_account, -initial_cash),
                 ),
             )
         )
-        self._position_accounts = {s: Account.position(s) for s in self.instruments}
+        self._position_accounts = {s: Account.position(s, account) for s in self.instruments}
         self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
         if bus is not None:
             bus.subscribe(OrderFilled, self.apply_fill)
 
     # -- fills ------------------------------------------------------------------------
     def apply_fill(self, fill: OrderFilled) -> None:
-        """Apply one fill: FIFO lots, cash, realized PnL, fees and the ledger posting."""
+        """Apply one fill of this portfolio's account (others are ignored).
+
+        FIFO lots, cash, realized PnL, fees and one balanced ledger posting.
+        """
+        if fill.account != self.account:
+            return
         symbol = fill.symbol
         factor = self._factors[symbol]
         position = self.positions[symbol]
@@ -131,13 +142,13 @@ class Portfolio:
         position.quantity += signed
         position.cost += opened_cost - closed_cost
         self.fills += 1
-        postings = [Posting(Account.CASH, cash_delta)]
+        postings = [Posting(self._cash_account, cash_delta)]
         if opened_cost or closed_cost:
             postings.append(Posting(self._position_accounts[symbol], opened_cost - closed_cost))
         if gross_total:
-            postings.append(Posting(Account.REALIZED_PNL, -gross_total))
+            postings.append(Posting(self._pnl_account, -gross_total))
         if fill.fee:
-            postings.append(Posting(Account.FEES, fill.fee))
+            postings.append(Posting(self._fees_account, fill.fee))
         self.ledger.post(
             Transaction(ts=fill.ts, reference=f"fill {fill.trade_id}", postings=tuple(postings))
         )
@@ -180,7 +191,7 @@ class Portfolio:
             total += amount
         if total:
             raise BalanceEquationViolated("trial balance", 0, total)
-        cash = balances.get(Account.CASH, 0)
+        cash = balances.get(self._cash_account, 0)
         if cash != self.cash:
             raise BalanceEquationViolated("ledger cash vs portfolio cash", self.cash, cash)
         at_cost = 0

@@ -1,13 +1,20 @@
 """The RiskEngine (the "CRO"): every order intent passes it, or no order is sent.
 
-It holds the trading state (ACTIVE / REDUCING / HALTED) and runs pre-trade checks;
-each decision is a journaled event with its reason. Only an approved request
-becomes an ``ExecuteOrder`` command; strategies never see the execution engine.
+It holds the trading state per scope (global, engine, strategy, instrument), runs the
+pre-trade checks, feeds each strategy's circuit breaker, consults the kill switches
+and protections, and heartbeats so execution can fail closed if it goes silent. Each
+decision is a journaled event with its reason. Exposure counts every approved order
+that is not yet resolved (open or unknown) as if it had filled.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+from fractions import Fraction
+from math import floor
+from typing import Protocol
 
 import msgspec
 
@@ -15,18 +22,28 @@ from predator.core.bus import MessageBus
 from predator.core.clock import Clock
 from predator.core.events import Command, Event
 from predator.execution.execution_engine import ExecuteOrder
+from predator.execution.heartbeat import CroHeartbeat
 from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
+from predator.market.bar import Bar
+from predator.market.status import MarketDataInvalidated, MarketDataRestored
 from predator.portfolio.portfolio import Portfolio
+from predator.portfolio.position import ClosedTrade
+from predator.risk.circuit_breaker import CircuitBreaker
+from predator.risk.protections import Protections
 from predator.venue.orders import OrderRequest
 
 __all__ = [
+    "CroHeartbeat",
     "RiskDecision",
     "RiskEngine",
     "RiskLimits",
+    "StrategyRisk",
     "SubmitOrder",
     "TradingState",
     "TradingStateChanged",
 ]
+
+MINUTE_NS = 60_000_000_000
 
 
 class TradingState(StrEnum):
@@ -35,6 +52,9 @@ class TradingState(StrEnum):
     """Only orders that reduce exposure pass."""
     HALTED = "halted"
     """No new orders pass (cancels only)."""
+
+
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
 class SubmitOrder(Command, frozen=True, kw_only=True):
@@ -51,11 +71,14 @@ class RiskDecision(Event, frozen=True, kw_only=True):
     strategy: str
     approved: bool
     reason: str
+    check: str = ""
+    """Name of the check that denied it (``rate_limit``, ``stale_data``...); empty if approved."""
 
 
 class TradingStateChanged(Event, frozen=True, kw_only=True):
-    """Trading state moved; ``actor`` and ``reason`` explain every halt and resume."""
+    """Trading state of ``scope`` moved; ``actor`` and ``reason`` explain every change."""
 
+    scope: str = "global"
     previous: TradingState
     state: TradingState
     actor: str
@@ -63,122 +86,502 @@ class TradingStateChanged(Event, frozen=True, kw_only=True):
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
-    """Pre-trade limits; ``None`` disables a limit. Quantities at size precision."""
+    """Pre-trade limits in exact units; ``None`` disables a limit.
+
+    Quantities are at the instrument's size precision, notionals in money units,
+    fractions as ``Fraction``; durations in ns. Built from ``RiskConfig`` by the node.
+    """
 
     max_order_quantity: int | None = None
+    max_order_notional: int | None = None
+    max_position_quantity: int | None = None
+    max_engine_position_quantity: int | None = None
+    max_total_exposure: Fraction | None = None
+    max_leverage: Fraction | None = None
+    price_band: Fraction | None = None
+    max_orders_per_minute_strategy: int | None = None
+    max_orders_per_minute_engine: int | None = None
+    stale_data_ns: int | None = None
+    heartbeat_interval_ns: int = 5_000_000_000
+    kill_after_breaker_trips: int | None = 3
+
+
+class KillSwitch(Protocol):
+    """What the engine needs from the kill switches (see ``EmergencyStop``)."""
+
+    def blocks(self, strategy: str, engine: str) -> str | None: ...
+
+    def trip(self, scope: str, reason: str, *, actor: str, trigger: str) -> object: ...
+
+
+class StrategyRisk:
+    """The risk engine's record of one strategy: its pool, engine, breaker and counters."""
+
+    __slots__ = (
+        "approved",
+        "breaker",
+        "denied",
+        "denied_by",
+        "engine",
+        "name",
+        "portfolio",
+        "protections",
+        "sent_times",
+        "trades_seen",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        engine: str,
+        portfolio: Portfolio,
+        breaker: CircuitBreaker | None,
+        protections: Protections | None,
+    ) -> None:
+        self.name = name
+        self.engine = engine
+        self.portfolio = portfolio
+        self.breaker = breaker
+        self.protections = protections
+        self.sent_times: deque[int] = deque()
+        self.approved = 0
+        self.denied = 0
+        self.denied_by: dict[str, int] = {}
+        self.trades_seen = 0
+
+
+class _Denied(Exception):
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
 
 
 class RiskEngine:
-    """Pre-trade authority over every order intent."""
+    """Pre-trade authority over every order intent (the seed's CRO)."""
 
     def __init__(
         self,
         *,
         bus: MessageBus,
         clock: Clock,
-        portfolio: Portfolio,
+        portfolio: Portfolio | None = None,
         limits: RiskLimits | None = None,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self._bus = bus
         self._clock = clock
-        self._portfolio = portfolio
         self.limits = limits or RiskLimits()
-        self.state = TradingState.ACTIVE
+        self.kill_switch = kill_switch
+        self.states: dict[str, TradingState] = {"global": TradingState.ACTIVE}
+        self.strategies: dict[str, StrategyRisk] = {}
+        self._default_portfolio = portfolio
         self._seen_ids: set[str] = set()
         # Approved orders not yet resolved: their exposure counts as if filled.
-        self._pending: dict[str, OrderRequest] = {}
+        self._pending: dict[str, tuple[str, OrderRequest]] = {}
         self._pending_filled: dict[str, int] = {}
+        self._engine_sent: dict[str, deque[int]] = {}
+        self.last_price: dict[str, int] = {}
+        self.last_data_ts: dict[str, int] = {}
+        self.invalid_data: dict[str, str] = {}
+        self._last_heartbeat: int | None = None
         self.approved = 0
         self.denied = 0
+        self.denied_by: dict[str, int] = {}
+        self.on_strategy_killed: list[Callable[[str, str], None]] = []
         bus.register(SubmitOrder, self._on_submit)
         bus.subscribe(OrderFilled, self._on_fill)
-        bus.subscribe(OrderCanceled, self._on_done)
-        bus.subscribe(OrderRejected, self._on_done)
+        bus.subscribe(OrderCanceled, self._on_failed)
+        bus.subscribe(OrderRejected, self._on_failed)
+        bus.subscribe(Bar, self._on_bar)
+        bus.subscribe(MarketDataInvalidated, self._on_invalid)
+        bus.subscribe(MarketDataRestored, self._on_restored)
 
-    def set_state(self, state: TradingState, *, actor: str, reason: str) -> None:
-        """Change the trading state; journaled with who and why."""
-        if state is self.state:
+    # -- registration -------------------------------------------------------------------
+    def register_strategy(
+        self,
+        name: str,
+        *,
+        engine: str | None = None,
+        portfolio: Portfolio | None = None,
+        breaker: CircuitBreaker | None = None,
+        protections: Protections | None = None,
+    ) -> StrategyRisk:
+        """Declare a strategy, its engine, its capital pool and its breaker."""
+        pool = portfolio or self._default_portfolio
+        if pool is None:
+            raise ValueError(f"strategy {name!r} needs a portfolio (its capital pool)")
+        record = StrategyRisk(name, engine or name, pool, breaker, protections)
+        self.strategies[name] = record
+        self.states.setdefault(f"engine:{record.engine}", TradingState.ACTIVE)
+        self.states.setdefault(f"strategy:{name}", TradingState.ACTIVE)
+        return record
+
+    def _strategy(self, name: str) -> StrategyRisk:
+        record = self.strategies.get(name)
+        if record is None:
+            if self._default_portfolio is None:
+                raise _Denied("unknown_strategy", f"unknown strategy {name}")
+            record = self.register_strategy(name)
+        return record
+
+    # -- trading state --------------------------------------------------------------------
+    @property
+    def state(self) -> TradingState:
+        """The global trading state."""
+        return self.states["global"]
+
+    def set_state(
+        self, state: TradingState, *, actor: str, reason: str, scope: str = "global"
+    ) -> None:
+        """Change the trading state of ``scope``; journaled with who and why."""
+        previous = self.states.get(scope, TradingState.ACTIVE)
+        if state is previous:
             return
-        previous, self.state = self.state, state
+        self.states[scope] = state
         self._bus.publish(
             TradingStateChanged(
-                ts=self._clock.now_ns(), previous=previous, state=state, actor=actor, reason=reason
+                ts=self._clock.now_ns(),
+                scope=scope,
+                previous=previous,
+                state=state,
+                actor=actor,
+                reason=reason,
             )
         )
 
-    def halt(self, *, actor: str, reason: str) -> None:
-        """Stop all new orders."""
-        self.set_state(TradingState.HALTED, actor=actor, reason=reason)
+    def halt(self, *, actor: str, reason: str, scope: str = "global") -> None:
+        """Stop all new orders in ``scope``."""
+        self.set_state(TradingState.HALTED, actor=actor, reason=reason, scope=scope)
 
-    def projected_position(self, symbol: str) -> int:
-        """Position if every approved, unresolved order of ``symbol`` filled in full."""
-        projected = self._portfolio.position_quantity(symbol)
-        for client_order_id, request in self._pending.items():
-            if request.symbol != symbol:
-                continue
-            if request.close_position:
-                projected = 0 if request.side * projected < 0 else projected
-                continue
-            if request.equity_fraction is not None:
-                continue  # sized at fill time; only ever allowed while ACTIVE
-            left = request.quantity - self._pending_filled.get(client_order_id, 0)
-            projected += request.side * left
-        return projected
+    def effective_state(self, strategy: str, engine: str, symbol: str) -> TradingState:
+        """The most restrictive state among global, engine, strategy and instrument."""
+        worst = TradingState.ACTIVE
+        for scope in ("global", f"engine:{engine}", f"strategy:{strategy}", f"instrument:{symbol}"):
+            state = self.states.get(scope)
+            if state is not None and _SEVERITY[state] > _SEVERITY[worst]:
+                worst = state
+        return worst
 
-    def _reduces_exposure(self, request: OrderRequest) -> bool:
+    # -- heartbeat ------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        """Tell execution the CRO is alive (at most once per heartbeat interval)."""
+        now = self._clock.now_ns()
+        last = self._last_heartbeat
+        if last is None or now - last >= self.limits.heartbeat_interval_ns:
+            self._last_heartbeat = now
+            self._bus.publish(CroHeartbeat(ts=now))
+
+    # -- market data ----------------------------------------------------------------------
+    def _on_bar(self, bar: Bar) -> None:
+        self.last_price[bar.symbol] = bar.close
+        self.last_data_ts[bar.symbol] = bar.ts
+        self.heartbeat()
+
+    def _on_invalid(self, event: MarketDataInvalidated) -> None:
+        self.invalid_data[event.symbol] = event.reason
+
+    def _on_restored(self, event: MarketDataRestored) -> None:
+        self.invalid_data.pop(event.symbol, None)
+
+    # -- exposure -------------------------------------------------------------------------
+    def _estimated_quantity(self, record: StrategyRisk, request: OrderRequest) -> int:
+        """Quantity of ``request`` as it would fill now (fraction orders estimated)."""
+        if request.close_position:
+            return abs(record.portfolio.position_quantity(request.symbol))
+        if request.equity_fraction is None:
+            return request.quantity
+        price = self.last_price.get(request.symbol)
+        if not price:
+            return 0
+        portfolio = record.portfolio
+        factor = portfolio.instruments[request.symbol].notional_factor
+        equity = portfolio.equity(self.last_price)
+        return max(0, floor(Fraction(request.equity_fraction) * equity / (price * factor)))
+
+    def projected_position(self, symbol: str, strategy: str | None = None) -> int:
+        """Position if every approved, unresolved order filled in full.
+
+        For one strategy's pool (``strategy`` given) or, summed, for all pools.
+        """
+        names = [strategy] if strategy is not None else list(self.strategies)
+        total = 0
+        for name in names:
+            record = self.strategies.get(name)
+            if record is None:
+                continue
+            projected = record.portfolio.position_quantity(symbol)
+            for client_order_id, (owner, request) in self._pending.items():
+                if owner != name or request.symbol != symbol:
+                    continue
+                if request.close_position:
+                    projected = 0 if request.side * projected < 0 else projected
+                    continue
+                left = self._pending_quantity(record, client_order_id, request)
+                projected += request.side * left
+            total += projected
+        return total
+
+    def _pending_quantity(
+        self, record: StrategyRisk, client_order_id: str, request: OrderRequest
+    ) -> int:
+        quantity = self._estimated_quantity(record, request)
+        return max(0, quantity - self._pending_filled.get(client_order_id, 0))
+
+    def gross_exposure(self, record: StrategyRisk, symbol_delta: tuple[str, int] | None) -> int:
+        """Money value of the pool's projected positions, plus a hypothetical change."""
+        exposure = 0
+        portfolio = record.portfolio
+        for symbol, instrument in portfolio.instruments.items():
+            projected = self.projected_position(symbol, record.name)
+            if symbol_delta is not None and symbol_delta[0] == symbol:
+                projected += symbol_delta[1]
+            price = self.last_price.get(symbol)
+            if projected and price:
+                exposure += abs(projected) * price * instrument.notional_factor
+        return exposure
+
+    def _reduces_exposure(self, record: StrategyRisk, request: OrderRequest) -> bool:
         if request.equity_fraction is not None:
             return False
-        projected = self.projected_position(request.symbol)
+        projected = self.projected_position(request.symbol, record.name)
         if request.close_position:
             return projected * request.side < 0
         return projected * request.side < 0 and request.quantity <= abs(projected)
 
-    def _on_fill(self, fill: OrderFilled) -> None:
-        if fill.client_order_id not in self._pending:
-            return
-        if fill.leaves_quantity == 0:
-            self._on_done(fill)
-            return
-        filled = self._pending_filled.get(fill.client_order_id, 0) + fill.quantity
-        self._pending_filled[fill.client_order_id] = filled
-
-    def _on_done(self, event: OrderFilled | OrderCanceled | OrderRejected) -> None:
-        self._pending.pop(event.client_order_id, None)
-        self._pending_filled.pop(event.client_order_id, None)
-
-    def check(self, request: OrderRequest) -> str | None:
-        """The reason ``request`` must be denied, or ``None`` to approve it."""
-        if request.client_order_id in self._seen_ids:
-            return f"duplicate client order id {request.client_order_id}"
-        if self.state is TradingState.HALTED:
-            return "trading halted"
-        if request.symbol not in self._portfolio.instruments:
-            return f"unknown instrument {request.symbol}"
-        if self.state is TradingState.REDUCING and not self._reduces_exposure(request):
-            return "trading is reducing-only and this order adds exposure"
-        limit = self.limits.max_order_quantity
-        if limit is not None and request.quantity > limit:
-            return f"order quantity {request.quantity} above limit {limit}"
+    # -- the checks -------------------------------------------------------------------------
+    def check(self, strategy: str, request: OrderRequest) -> tuple[str, str] | None:
+        """``(check, reason)`` that denies ``request``, or ``None`` to approve it."""
+        try:
+            self._check(self._strategy(strategy), request)
+        except _Denied as denied:
+            return denied.check, denied.reason
         return None
 
+    def _check(self, record: StrategyRisk, request: OrderRequest) -> None:
+        now = self._clock.now_ns()
+        limits = self.limits
+        symbol = request.symbol
+        if request.client_order_id in self._seen_ids:
+            raise _Denied("duplicate", f"duplicate client order id {request.client_order_id}")
+        if self.kill_switch is not None:
+            why = self.kill_switch.blocks(record.name, record.engine)
+            if why:
+                raise _Denied("kill_switch", f"kill switch: {why}")
+        state = self.effective_state(record.name, record.engine, symbol)
+        if state is TradingState.HALTED:
+            raise _Denied("halted", "trading halted")
+        if symbol not in record.portfolio.instruments:
+            raise _Denied("unknown_instrument", f"unknown instrument {symbol}")
+        reduces = self._reduces_exposure(record, request)
+        if state is TradingState.REDUCING and not reduces:
+            raise _Denied("reducing", "trading is reducing-only and this order adds exposure")
+        breaker = record.breaker
+        if breaker is not None and not breaker.allow():
+            raise _Denied("breaker", f"circuit breaker open (strategy:{record.name})")
+        protections = record.protections
+        if protections is not None and not reduces:
+            lock = protections.locked(now)
+            if lock is not None:
+                raise _Denied("protection", f"protection {lock.name}: {lock.reason}")
+        if not reduces:
+            if symbol in self.invalid_data:
+                raise _Denied("invalid_data", f"market data invalid: {self.invalid_data[symbol]}")
+            last_ts = self.last_data_ts.get(symbol)
+            if last_ts is None:
+                raise _Denied("stale_data", f"no market data for {symbol} yet")
+            stale_ns = limits.stale_data_ns
+            if stale_ns is not None and now - last_ts > stale_ns:
+                age = (now - last_ts) // 1_000_000_000
+                raise _Denied("stale_data", f"stale market data for {symbol}: last {age}s ago")
+        price = self.last_price.get(symbol)
+        band = limits.price_band
+        # The band catches fat-finger limit prices; stop triggers may sit far away.
+        limit = request.limit_price
+        if band is not None and price and limit is not None and abs(limit - price) > band * price:
+            raise _Denied("price_band", f"limit {limit} outside the {band} band around {price}")
+        self._check_rates(record, now)
+        # Fat-finger limits apply to every order, reducing ones included.
+        quantity = self._estimated_quantity(record, request)
+        factor = record.portfolio.instruments[symbol].notional_factor
+        if limits.max_order_quantity is not None and quantity > limits.max_order_quantity:
+            raise _Denied(
+                "order_size", f"order quantity {quantity} above limit {limits.max_order_quantity}"
+            )
+        if limits.max_order_notional is not None and price:
+            notional = quantity * price * factor
+            if notional > limits.max_order_notional:
+                raise _Denied("order_notional", f"order notional {notional} above limit")
+        if reduces:
+            return
+        after = self.projected_position(symbol, record.name) + request.side * quantity
+        if limits.max_position_quantity is not None and abs(after) > limits.max_position_quantity:
+            raise _Denied("position_limit", f"position {after} would exceed limit")
+        if limits.max_engine_position_quantity is not None:
+            engine_after = request.side * quantity + sum(
+                self.projected_position(symbol, name)
+                for name, other in self.strategies.items()
+                if other.engine == record.engine
+            )
+            if abs(engine_after) > limits.max_engine_position_quantity:
+                raise _Denied("engine_position_limit", f"engine position {engine_after} too big")
+        if limits.max_total_exposure is not None or limits.max_leverage is not None:
+            equity = record.portfolio.equity(self.last_price)
+            exposure = self.gross_exposure(record, (symbol, request.side * quantity))
+            cap = min(
+                (x for x in (limits.max_total_exposure, limits.max_leverage) if x is not None),
+            )
+            if equity <= 0 or exposure > cap * equity:
+                share = float(Fraction(exposure, max(equity, 1)))
+                raise _Denied("exposure", f"exposure would be {share:.4f} of equity (limit {cap})")
+
+    def _check_rates(self, record: StrategyRisk, now: int) -> None:
+        limits = self.limits
+        window_start = now - MINUTE_NS
+        sent = record.sent_times
+        while sent and sent[0] <= window_start:
+            sent.popleft()
+        strategy_limit = limits.max_orders_per_minute_strategy
+        if strategy_limit is not None and len(sent) >= strategy_limit:
+            raise _Denied("rate_limit", f"strategy {record.name}: over {strategy_limit} orders/min")
+        engine_sent = self._engine_sent.setdefault(record.engine, deque())
+        while engine_sent and engine_sent[0] <= window_start:
+            engine_sent.popleft()
+        engine_limit = limits.max_orders_per_minute_engine
+        if engine_limit is not None and len(engine_sent) >= engine_limit:
+            raise _Denied("engine_rate_limit", f"engine {record.engine}: over {engine_limit}/min")
+
+    # -- the command --------------------------------------------------------------------------
     def _on_submit(self, command: SubmitOrder) -> bool:
         request = command.request
-        reason = self.check(request)
+        now = self._clock.now_ns()
+        try:
+            record = self._strategy(command.strategy)
+            self._check(record, request)
+        except _Denied as denied:
+            self._seen_ids.add(request.client_order_id)
+            self._deny(command.strategy, request, denied.check, denied.reason)
+            return False
         self._seen_ids.add(request.client_order_id)
-        approved = reason is None
+        self.approved += 1
+        record.approved += 1
+        record.sent_times.append(now)
+        self._engine_sent.setdefault(record.engine, deque()).append(now)
+        self._pending[request.client_order_id] = (record.name, request)
+        self._bus.publish(
+            RiskDecision(
+                ts=now,
+                client_order_id=request.client_order_id,
+                strategy=command.strategy,
+                approved=True,
+                reason="approved",
+            )
+        )
+        if record.breaker is not None:
+            record.breaker.record_success()
+        self.heartbeat()
+        self._bus.send(ExecuteOrder(strategy=command.strategy, request=request))
+        return True
+
+    def _deny(self, strategy: str, request: OrderRequest, check: str, reason: str) -> None:
+        self.denied += 1
+        self.denied_by[check] = self.denied_by.get(check, 0) + 1
         self._bus.publish(
             RiskDecision(
                 ts=self._clock.now_ns(),
                 client_order_id=request.client_order_id,
-                strategy=command.strategy,
-                approved=approved,
-                reason=reason or "approved",
+                strategy=strategy,
+                approved=False,
+                reason=reason,
+                check=check,
             )
         )
-        if not approved:
-            self.denied += 1
-            return False
-        self.approved += 1
-        self._pending[request.client_order_id] = request
-        self._bus.send(ExecuteOrder(strategy=command.strategy, request=request))
-        return True
+        record = self.strategies.get(strategy)
+        if record is None:
+            return
+        record.denied += 1
+        record.denied_by[check] = record.denied_by.get(check, 0) + 1
+        # Denials by the strategy's own behaviour count against its breaker; denials
+        # caused by the world (halts, stale data, kill switches) do not.
+        if record.breaker is not None and check in _STRATEGY_FAULTS:
+            breaker = record.breaker
+            trips_before = breaker.trips
+            breaker.record_failure(reason)
+            if breaker.trips != trips_before:
+                self._breaker_tripped(record)
+
+    def _breaker_tripped(self, record: StrategyRisk) -> None:
+        limit = self.limits.kill_after_breaker_trips
+        trips = record.breaker.trips if record.breaker is not None else 0
+        if limit is not None and trips >= limit and self.kill_switch is not None:
+            self.kill_switch.trip(
+                f"strategy:{record.name}",
+                f"circuit breaker opened {trips} times",
+                actor="risk",
+                trigger="breaker_trips",
+            )
+            for callback in self.on_strategy_killed:
+                callback(record.name, f"circuit breaker opened {trips} times")
+
+    # -- order outcomes -----------------------------------------------------------------------
+    def _on_fill(self, fill: OrderFilled) -> None:
+        pending = self._pending.get(fill.client_order_id)
+        if pending is None:
+            return
+        if fill.leaves_quantity == 0:
+            self._resolved(fill.client_order_id)
+        else:
+            filled = self._pending_filled.get(fill.client_order_id, 0) + fill.quantity
+            self._pending_filled[fill.client_order_id] = filled
+        record = self.strategies.get(pending[0])
+        if record is None:
+            return
+        trades = record.portfolio.closed_trades
+        while record.trades_seen < len(trades):
+            trade = trades[record.trades_seen]
+            record.trades_seen += 1
+            self._on_trade_closed(record, trade)
+
+    def _on_trade_closed(self, record: StrategyRisk, trade: ClosedTrade) -> None:
+        if record.breaker is not None:
+            trips_before = record.breaker.trips
+            record.breaker.record_trade(trade.pnl)
+            if record.breaker.trips != trips_before:
+                self._breaker_tripped(record)
+        if record.protections is not None:
+            record.protections.on_trade_closed(trade, False)
+
+    def _on_failed(self, event: OrderCanceled | OrderRejected) -> None:
+        pending = self._pending.get(event.client_order_id)
+        self._resolved(event.client_order_id)
+        if pending is None or event.reason in ("canceled", "expired", "no_position"):
+            return
+        record = self.strategies.get(pending[0])
+        if record is not None and record.breaker is not None:
+            trips_before = record.breaker.trips
+            record.breaker.record_failure(f"venue: {event.reason}")
+            if record.breaker.trips != trips_before:
+                self._breaker_tripped(record)
+
+    def _resolved(self, client_order_id: str) -> None:
+        self._pending.pop(client_order_id, None)
+        self._pending_filled.pop(client_order_id, None)
+
+    def pending_orders(self) -> Iterable[str]:
+        """Client order ids approved and not yet resolved (their exposure counts)."""
+        return list(self._pending)
+
+
+_STRATEGY_FAULTS = frozenset(
+    {
+        "duplicate",
+        "rate_limit",
+        "engine_rate_limit",
+        "order_size",
+        "order_notional",
+        "position_limit",
+        "engine_position_limit",
+        "exposure",
+        "price_band",
+    }
+)

@@ -4,19 +4,22 @@ Strategies only express intents; the risk layer decides what reaches the venue.
 """
 
 from predator.strategy.api import Sizing, Strategy, StrategyContext
-from predator.strategy.builtins import BUILTINS, EmaCross, SmaCross
+from predator.strategy.builtins import BUILTINS, EmaCross, Flood, SmaCross
 from predator.strategy.registry import StrategyError, build_strategy, resolve_strategy
-from predator.strategy.runner import StrategyRunner
+from predator.strategy.runner import StrategyFailed, StrategyRunner, StrategyStopped
 
 __all__ = [
     "BUILTINS",
     "EmaCross",
+    "Flood",
     "Sizing",
     "SmaCross",
     "Strategy",
     "StrategyContext",
     "StrategyError",
+    "StrategyFailed",
     "StrategyRunner",
+    "StrategyStopped",
     "build_strategy",
     "resolve_strategy",
 ]

@@ -62,8 +62,12 @@ class StrategyContext:
         submit: Callable[[OrderRequest], bool],
         position: Callable[[], int],
         now_ns: Callable[[], int],
+        account: str = "main",
+        schedule_every: Callable[[int, Callable[[int], None]], None] | None = None,
     ) -> None:
         self.name = name
+        self.account = account
+        self._schedule_every = schedule_every
         self.instrument = instrument
         self.sizing = sizing
         self._submit = submit
@@ -80,6 +84,11 @@ class StrategyContext:
 
     def submit(self, request: OrderRequest) -> bool:
         return self._submit(request)
+
+    def schedule_every(self, interval_ns: int, callback: Callable[[int], None]) -> None:
+        if self._schedule_every is None:
+            raise RuntimeError("this runtime has no timers")
+        self._schedule_every(interval_ns, callback)
 
 
 class Strategy:
@@ -143,6 +152,13 @@ class Strategy:
         """Signed open quantity (size-precision units); 0 when flat."""
         return self.ctx.position()
 
+    def every(self, seconds: Number, callback: Callable[[int], None]) -> None:
+        """Call ``callback(ts_ns)`` every ``seconds`` of kernel time (also between bars)."""
+        interval = int(Decimal(seconds) * 1_000_000_000)
+        if interval <= 0:
+            raise ValueError(f"timer interval must be > 0 seconds, got {seconds}")
+        self.ctx.schedule_every(interval, callback)
+
     def price(self, units: int) -> Decimal:
         """A price int as ``Decimal`` (``18036 -> Decimal('180.36')``)."""
         return to_decimal(units, self.ctx.instrument.price_precision)
@@ -185,6 +201,7 @@ class Strategy:
             side=side,
             close_position=True,
             reduce_only=True,
+            account=ctx.account,
         )
         return request.client_order_id if ctx.submit(request) else None
 
@@ -225,6 +242,7 @@ class Strategy:
                 limit_price=None if limit is None else from_decimal(Decimal(limit), price_p),
                 stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
                 tif=tif,
+                account=ctx.account,
             )
             return request.client_order_id if ctx.submit(request) else None
         assert units is not None
@@ -250,6 +268,7 @@ class Strategy:
             limit_price=None if limit is None else from_decimal(Decimal(limit), price_p),
             stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
             tif=tif,
+            account=ctx.account,
         )
         return request.client_order_id if ctx.submit(request) else None
 

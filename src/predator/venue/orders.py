@@ -60,6 +60,7 @@ class RejectReason(StrEnum):
     INVALID_SIZE = "invalid_size"
     INVALID_PRICE = "invalid_price"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
+    UNKNOWN_ACCOUNT = "unknown_account"
     NO_POSITION = "no_position"
     NO_MARKET_DATA = "no_market_data"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
@@ -86,6 +87,8 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     stop_price: int | None = None
     tif: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    account: str = "main"
+    """The venue sub-account (capital pool) the order trades for."""
 
 
 class VenueReport(Event, frozen=True, kw_only=True):
@@ -115,6 +118,7 @@ class VenueOrderFilled(VenueReport, frozen=True, kw_only=True):
 
     venue_order_id: str
     trade_id: str
+    account: str = "main"
     symbol: str
     side: Side
     price: int

@@ -14,6 +14,7 @@ from fractions import Fraction
 from math import floor
 
 from predator.core.clock import Clock
+from predator.core.numbers import to_decimal
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.venue.fees import CommissionModel
@@ -32,7 +33,7 @@ from predator.venue.orders import (
     VenueReport,
 )
 
-__all__ = ["PaperExchange"]
+__all__ = ["PaperExchange", "VenueAccount"]
 
 ReportSink = Callable[[VenueReport], None]
 
@@ -47,10 +48,23 @@ class _RestingOrder:
         self.arrival_bar = arrival_bar  # bars of its symbol seen when it arrived
 
 
+class VenueAccount:
+    """One sub-account at the venue: its own cash and positions (a capital pool)."""
+
+    __slots__ = ("cash", "name", "positions")
+
+    def __init__(self, name: str, cash: int, symbols: Iterable[str]) -> None:
+        self.name = name
+        self.cash = cash
+        self.positions: dict[str, int] = dict.fromkeys(symbols, 0)
+
+
 class PaperExchange:
     """A simulated venue matching orders against bars, with its own exact account.
 
-    ``cash`` is in the money unit of the instruments (all share one quote currency);
+    ``cash`` is in the money unit of the instruments (all share one quote currency) and
+    funds the ``main`` account; :meth:`open_account` adds isolated sub-accounts, as real
+    venues offer, so that capital pools cannot spend each other's margin.
     ``leverage`` is 1 / margin requirement (1 = fully funded; shorts need margin too).
     Reports go to ``report`` (the venue client publishes them on the bus).
     """
@@ -79,9 +93,9 @@ class PaperExchange:
         self.leverage = Fraction(Decimal(leverage))
         if self.leverage <= 0:
             raise ValueError(f"leverage must be > 0, got {leverage}")
-        self.cash = cash
         self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
-        self.positions: dict[str, int] = dict.fromkeys(self.instruments, 0)
+        self.accounts: dict[str, VenueAccount] = {}
+        self.open_account("main", cash)
         self._marks: dict[str, int] = {}
         self._last_bar: dict[str, Bar] = {}
         self._bars_seen: dict[str, int] = {}
@@ -91,6 +105,29 @@ class PaperExchange:
         self._venue_order_seq = 0
         self._trade_seq = 0
         self.halted = False
+
+    # -- accounts -----------------------------------------------------------------------
+    def open_account(self, name: str, cash: int) -> VenueAccount:
+        """Create the sub-account ``name`` funded with ``cash`` money units."""
+        if name in self.accounts:
+            raise ValueError(f"venue account {name!r} already exists")
+        account = VenueAccount(name, cash, self.instruments)
+        self.accounts[name] = account
+        return account
+
+    @property
+    def cash(self) -> int:
+        """Cash of the ``main`` account."""
+        return self.accounts["main"].cash
+
+    @cash.setter
+    def cash(self, value: int) -> None:
+        self.accounts["main"].cash = value
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """Positions of the ``main`` account."""
+        return self.accounts["main"].positions
 
     # -- wiring -----------------------------------------------------------------------
     def connect(self, report: ReportSink) -> None:
@@ -157,16 +194,18 @@ class PaperExchange:
             self._match(bar)
         self._marks[symbol] = bar.close
 
-    def finalize(self) -> None:
+    def finalize(self, only: Iterable[str] | None = None) -> None:
         """Give orders sent on the last bar one more pass over that bar.
 
         This is backtesting.py's convention for closing trades at the end of a run
         (they fill at the last bar's open in next-open mode); it keeps our results
-        comparable with it to the cent.
+        comparable with it to the cent. ``only`` restricts the pass to those client
+        order ids (the closing orders of a second pass).
         """
+        wanted = None if only is None else set(only)
         for symbol, bar in self._last_bar.items():
             self._marks[symbol] = bar.open
-            self._match(bar, arrived_on_bar=self._bars_seen[symbol])
+            self._match(bar, arrived_on_bar=self._bars_seen[symbol], only=wanted)
             self._marks[symbol] = bar.close
 
     # -- account ----------------------------------------------------------------------
@@ -174,22 +213,23 @@ class PaperExchange:
         """The last price the venue knows for ``symbol``."""
         return self._marks.get(symbol)
 
-    def equity(self) -> int:
+    def equity(self, account: str = "main") -> int:
         """Cash plus open positions at their marks, in money units."""
-        equity = self.cash
-        for symbol, quantity in self.positions.items():
+        book = self.accounts[account]
+        equity = book.cash
+        for symbol, quantity in book.positions.items():
             if quantity:
                 equity += quantity * self._marks[symbol] * self._factors[symbol]
         return equity
 
-    def margin_available(self) -> Fraction:
+    def margin_available(self, account: str = "main") -> Fraction:
         """Equity not tied up as margin by open positions (never negative)."""
         used = Fraction(0)
-        for symbol, quantity in self.positions.items():
+        for symbol, quantity in self.accounts[account].positions.items():
             if quantity:
                 notional = abs(quantity) * self._marks[symbol]
                 used += notional * self._factors[symbol] / self.leverage
-        return max(Fraction(0), self.equity() - used)
+        return max(Fraction(0), self.equity(account) - used)
 
     # -- internals ----------------------------------------------------------------------
     def _validate(self, request: OrderRequest) -> tuple[RejectReason | None, str]:
@@ -200,6 +240,8 @@ class PaperExchange:
         instrument = self.instruments.get(request.symbol)
         if instrument is None:
             return RejectReason.UNKNOWN_INSTRUMENT, request.symbol
+        if request.account not in self.accounts:
+            return RejectReason.UNKNOWN_ACCOUNT, request.account
         sized = (
             (request.quantity != 0)
             + (request.equity_fraction is not None)
@@ -229,10 +271,14 @@ class PaperExchange:
                 return RejectReason.INVALID_PRICE, f"{name} price {price}"
         return None, ""
 
-    def _match(self, bar: Bar, arrived_on_bar: int | None = None) -> None:
+    def _match(
+        self, bar: Bar, arrived_on_bar: int | None = None, only: set[str] | None = None
+    ) -> None:
         symbol = bar.symbol
         for resting in list(self._orders):
             if resting.request.symbol != symbol:
+                continue
+            if only is not None and resting.request.client_order_id not in only:
                 continue
             if arrived_on_bar is not None and resting.arrival_bar != arrived_on_bar:
                 continue  # finalize: only orders sent after this bar was matched
@@ -256,7 +302,8 @@ class PaperExchange:
             if limit is not None:  # a triggered stop-limit never fills beyond its limit
                 price = min(price, limit) if side is Side.BUY else max(price, limit)
         commission = self._commission[symbol]
-        position = self.positions[symbol]
+        book = self.accounts[request.account]
+        position = book.positions[symbol]
         mark = self._marks.get(symbol, price)
         self._marks[symbol] = mark
         opposing = position * side < 0
@@ -268,14 +315,16 @@ class PaperExchange:
                 return
             quantity = closable if request.close_position else min(request.quantity, closable)
         elif request.equity_fraction is not None:
-            budget = self.margin_available() * self.leverage * Fraction(request.equity_fraction)
+            available = self.margin_available(book.name)
+            budget = available * self.leverage * Fraction(request.equity_fraction)
             quantity = floor((budget - commission.fixed) / commission.unit_cost(price))
             quantity -= quantity % instrument.size_increment
             if quantity <= 0:
                 self._cancelled(
                     resting,
                     RejectReason.INSUFFICIENT_MARGIN.value,
-                    f"margin available {self.margin_available()} buys no unit at {price}",
+                    f"margin available {self._money(instrument, available)} buys no unit"
+                    f" at {to_decimal(price, instrument.price_precision)}",
                 )
                 return
         else:
@@ -285,23 +334,24 @@ class PaperExchange:
         if opening:
             # Margin after the closing leg, then the opening leg must fit in it.
             closing = quantity - opening
-            saved_cash, saved_position = self.cash, position
-            self.cash -= side * closing * price * self._factors[symbol]
-            self.positions[symbol] = position + side * closing
-            available = self.margin_available() * self.leverage
-            self.cash, self.positions[symbol] = saved_cash, saved_position
+            saved_cash = book.cash
+            book.cash -= side * closing * price * self._factors[symbol]
+            book.positions[symbol] = position + side * closing
+            available = self.margin_available(book.name) * self.leverage
+            book.cash, book.positions[symbol] = saved_cash, position
             needed = opening * commission.unit_cost(price) + commission.fixed
             if needed > available:
                 self._cancelled(
                     resting,
                     RejectReason.INSUFFICIENT_MARGIN.value,
-                    f"needs {float(needed):.0f} units of margin, {float(available):.0f} available",
+                    f"needs {self._money(instrument, needed)} of margin,"
+                    f" {self._money(instrument, available)} available",
                 )
                 return
 
         fee = commission.fee(price, quantity)
-        self.cash -= side * quantity * price * self._factors[symbol] + fee
-        self.positions[symbol] = position + side * quantity
+        book.cash -= side * quantity * price * self._factors[symbol] + fee
+        book.positions[symbol] = position + side * quantity
         self._trade_seq += 1
         self._report(
             VenueOrderFilled(
@@ -309,6 +359,7 @@ class PaperExchange:
                 client_order_id=request.client_order_id,
                 venue_order_id=resting.venue_order_id,
                 trade_id=f"T{self._trade_seq}",
+                account=book.name,
                 symbol=symbol,
                 side=side,
                 price=price,
@@ -319,6 +370,11 @@ class PaperExchange:
                 leaves_quantity=0,
             )
         )
+
+    @staticmethod
+    def _money(instrument: Instrument, amount: Fraction | int) -> str:
+        value = to_decimal(int(amount), instrument.money_precision)
+        return f"{value.quantize(Decimal(1).scaleb(-instrument.price_precision))}"
 
     def _cancelled(self, resting: _RestingOrder, reason: str, detail: str) -> None:
         self._report(

@@ -1,0 +1,24 @@
+"""Market-data health facts: a feed that cannot be trusted is announced on the bus.
+
+The risk layer listens and refuses new exposure on an instrument whose data is
+invalid (a sequence gap, a broken book) until the feed says it is valid again.
+"""
+
+from __future__ import annotations
+
+from predator.core.events import Event
+
+__all__ = ["MarketDataInvalidated", "MarketDataRestored"]
+
+
+class MarketDataInvalidated(Event, frozen=True, kw_only=True):
+    """``symbol``'s data can no longer be trusted (gap, resync needed); ``reason`` says why."""
+
+    symbol: str
+    reason: str
+
+
+class MarketDataRestored(Event, frozen=True, kw_only=True):
+    """``symbol``'s data is valid again (resynchronised)."""
+
+    symbol: str

@@ -1,0 +1,287 @@
+"""The kernel of a simulation node: every component wired on one bus.
+
+Strategy -> RiskEngine -> ExecutionEngine -> PaperBroker -> PaperExchange, fills back
+to each strategy's Portfolio (its capital pool, a venue sub-account) and the one
+double-entry Ledger, every state change journaled, the balance equation checked after
+each journaled event. Several strategies run side by side, each isolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import msgspec
+
+from predator.core.bus import MessageBus
+from predator.core.clock import TimeWarp
+from predator.core.events import Event
+from predator.core.scheduler import ScenarioClock
+from predator.execution.execution_engine import ExecutionEngine
+from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
+from predator.execution.venue_client import PaperBroker
+from predator.ledger.journal import Journal
+from predator.ledger.ledger import Ledger
+from predator.market.bar import Bar
+from predator.market.instrument import Instrument
+from predator.portfolio.portfolio import Portfolio
+from predator.portfolio.stats import EquityCurve
+from predator.risk.circuit_breaker import BreakerConfig, CircuitBreaker
+from predator.risk.emergency_stop import EmergencyStop, KillSwitchTripped
+from predator.risk.risk_engine import RiskDecision, RiskEngine, RiskLimits
+from predator.strategy.api import Sizing, Strategy
+from predator.strategy.runner import StrategyRunner
+from predator.venue.fees import CommissionModel
+from predator.venue.fill_model import BarFillModel
+from predator.venue.paper_exchange import PaperExchange
+
+__all__ = ["Kernel", "StrategySlot"]
+
+
+class StrategySlot(msgspec.Struct, kw_only=True):
+    """One strategy in the kernel: its pool (venue sub-account) and its capital."""
+
+    name: str
+    strategy: Strategy
+    engine: str
+    account: str
+    capital: int
+
+
+def _is_journaled(event_type: type) -> bool:
+    return bool(getattr(event_type, "journaled", False))
+
+
+class Kernel:
+    """The components of one simulation run, connected on one bus."""
+
+    def __init__(
+        self,
+        *,
+        instrument: Instrument,
+        start_ts: int,
+        slots: Sequence[StrategySlot],
+        sizing: Sizing,
+        commission: CommissionModel,
+        fill_model: BarFillModel,
+        limits: RiskLimits,
+        breaker: BreakerConfig,
+        journal: Journal,
+        check_invariants: bool = True,
+        heartbeat_timeout_ns: int | None = 15_000_000_000,
+    ) -> None:
+        self.instrument = instrument
+        self._factor = instrument.notional_factor
+        self.clock = clock = TimeWarp.virtual(start_ts)
+        self.scheduler = ScenarioClock(clock)
+        self.bus = bus = MessageBus()
+        self.journal = journal
+        self.ledger = Ledger(instrument.quote_currency, instrument.money_precision)
+        self.slots = list(slots)
+        main = self.slots[0]
+        self.exchange = PaperExchange(
+            clock=clock,
+            instruments=[instrument],
+            cash=main.capital if main.account == "main" else 0,
+            commission=commission,
+            fill_model=fill_model,
+        )
+        for slot in self.slots:
+            if slot.account != "main":
+                self.exchange.open_account(slot.account, slot.capital)
+        # Subscription order is delivery order: the venue sees a bar first, then the
+        # portfolios' fills, the risk engine, the equity curve, and last the strategies.
+        bus.subscribe(Bar, self.exchange.on_bar)
+        self.broker = PaperBroker(bus=bus, exchange=self.exchange)
+        self.execution = ExecutionEngine(
+            bus=bus, clock=clock, client=self.broker, heartbeat_timeout_ns=heartbeat_timeout_ns
+        )
+        self.portfolios: dict[str, Portfolio] = {}
+        for slot in self.slots:
+            self.portfolios[slot.name] = Portfolio(
+                bus=bus,
+                ledger=self.ledger,
+                instruments=[instrument],
+                initial_cash=slot.capital,
+                ts=start_ts,
+                account=slot.account,
+            )
+        self.kill_switch = EmergencyStop(clock, bus.publish, on_trip=[self._on_kill])
+        self.risk = RiskEngine(bus=bus, clock=clock, limits=limits, kill_switch=self.kill_switch)
+        self.breakers: dict[str, CircuitBreaker] = {}
+        for slot in self.slots:
+            breaker_ = CircuitBreaker(f"strategy:{slot.name}", breaker, clock, bus.publish)
+            self.breakers[slot.name] = breaker_
+            self.risk.register_strategy(
+                slot.name,
+                engine=slot.engine,
+                portfolio=self.portfolios[slot.name],
+                breaker=breaker_,
+            )
+        self.curve = EquityCurve()
+        self.closes: list[int] = []
+        bus.subscribe(Bar, self._on_bar)
+        self.runners: dict[str, StrategyRunner] = {}
+        for slot in self.slots:
+            self.runners[slot.name] = StrategyRunner(
+                bus=bus,
+                clock=clock,
+                portfolio=self.portfolios[slot.name],
+                strategy=slot.strategy,
+                instrument=instrument,
+                sizing=sizing,
+                name=slot.name,
+                scheduler=self.scheduler,
+            )
+        self.rejections: dict[str, int] = {}
+        self.venue_rejections_by_strategy: dict[str, int] = {}
+        bus.subscribe(OrderRejected, self._count_rejection)
+        bus.subscribe(OrderCanceled, self._count_rejection)
+        bus.subscribe(RiskDecision, self._count_denial)
+        self.fills = 0
+        bus.subscribe(OrderFilled, self._count_fill)
+        self.kill_switch_trips = 0
+        bus.subscribe(KillSwitchTripped, self._count_kill)
+        bus.subscribe(Event, journal.append, where=_is_journaled)
+        self.balance_checks = 0
+        if check_invariants:
+            bus.subscribe(Event, self._check_invariants, where=_is_journaled)
+
+    # -- per bar ------------------------------------------------------------------------
+    def _on_bar(self, bar: Bar) -> None:
+        self.closes.append(bar.close)
+        equity = 0
+        exposed = False
+        for portfolio in self.portfolios.values():
+            equity += portfolio.cash
+            quantity = portfolio.positions[bar.symbol].quantity
+            if quantity:
+                equity += quantity * bar.close * self._factor
+                exposed = True
+        self.curve.record(equity, exposed)
+
+    def total_equity(self) -> int:
+        marks = {self.instrument.symbol: self.closes[-1]} if self.closes else {}
+        return sum(p.equity(marks) for p in self.portfolios.values())
+
+    def initial_capital(self) -> int:
+        return sum(p.initial_cash for p in self.portfolios.values())
+
+    # -- kill switch actions ------------------------------------------------------------
+    def _on_kill(self, scope: str) -> None:
+        """Cancel the open orders of everything ``scope`` covers and stop its strategies."""
+        for slot in self.slots:
+            covered = scope in ("global", f"engine:{slot.engine}", f"strategy:{slot.name}")
+            if not covered:
+                continue
+            for order in self.execution.open_orders():
+                if order.strategy == slot.name:
+                    self.broker.cancel(order.client_order_id)
+            self.runners[slot.name].kill(f"kill switch {scope}")
+
+    # -- invariants and counters --------------------------------------------------------
+    def _check_invariants(self, _event: Event) -> None:
+        for portfolio in self.portfolios.values():
+            portfolio.check_balance_equation()
+        self.balance_checks += 1
+
+    def _count_rejection(self, event: OrderRejected | OrderCanceled) -> None:
+        if event.reason not in ("canceled", "expired"):
+            self.rejections[event.reason] = self.rejections.get(event.reason, 0) + 1
+            counts = self.venue_rejections_by_strategy
+            counts[event.strategy] = counts.get(event.strategy, 0) + 1
+
+    def _count_denial(self, event: RiskDecision) -> None:
+        if not event.approved:
+            key = f"risk: {event.check or event.reason}"
+            self.rejections[key] = self.rejections.get(key, 0) + 1
+
+    def _count_fill(self, _fill: OrderFilled) -> None:
+        self.fills += 1
+
+    def _count_kill(self, _event: KillSwitchTripped) -> None:
+        self.kill_switch_trips += 1
+
+    # -- reports ------------------------------------------------------------------------
+    def strategy_report(self) -> dict[str, dict[str, Any]]:
+        """Per strategy: state, trades, orders rejected, breaker (for the JSON summary)."""
+        report: dict[str, dict[str, Any]] = {}
+        for slot in self.slots:
+            runner = self.runners[slot.name]
+            record = self.risk.strategies[slot.name]
+            breaker = self.breakers[slot.name]
+            if self.kill_switch.is_tripped(f"strategy:{slot.name}"):
+                state = "killed"
+            elif runner.stopped is not None:
+                state = "stopped"
+            else:
+                state = "active"
+            report[slot.name] = {
+                "state": state,
+                "stopped_reason": runner.stopped,
+                "engine": slot.engine,
+                "capital": str(Decimal(slot.capital).scaleb(-self.instrument.money_precision)),
+                "trades": len(self.portfolios[slot.name].closed_trades),
+                "orders_sent": runner.orders_sent,
+                "orders_rejected": record.denied
+                + self.venue_rejections_by_strategy.get(slot.name, 0),
+                "breaker": breaker.state.value,
+                "breaker_trips": breaker.trips,
+            }
+        return report
+
+    def risk_report(self) -> dict[str, Any]:
+        """Risk-layer totals: denials by check, breaker trips, kill-switch trips."""
+        return {
+            "rejections_by_reason": dict(sorted(self.risk.denied_by.items())),
+            "approved": self.risk.approved,
+            "denied": self.risk.denied,
+            "breaker_trips": sum(b.trips for b in self.breakers.values()),
+            "kill_switch_trips": self.kill_switch_trips,
+            "trading_state": {k: v.value for k, v in sorted(self.risk.states.items())},
+        }
+
+    def safety_status(self) -> dict[str, Any]:
+        """The unified safety status: every breaker, kill switch, state and limit usage."""
+        risk = self.risk
+        limits = risk.limits
+        symbol = self.instrument.symbol
+        usage: dict[str, Any] = {}
+        for name, record in risk.strategies.items():
+            equity = record.portfolio.equity(risk.last_price) if risk.last_price else 0
+            exposure = risk.gross_exposure(record, None) if risk.last_price else 0
+            window = len(record.sent_times)
+            usage[name] = {
+                "position": risk.projected_position(symbol, name),
+                "max_position": limits.max_position_quantity,
+                "exposure_of_equity": str(Fraction(exposure, equity)) if equity > 0 else None,
+                "max_total_exposure": str(limits.max_total_exposure),
+                "orders_last_minute": window,
+                "max_orders_per_minute": limits.max_orders_per_minute_strategy,
+            }
+        return {
+            "trading_state": {k: v.value for k, v in sorted(risk.states.items())},
+            "execution": {
+                "halted": self.execution.halted,
+                "last_cro_heartbeat_ts": self.execution.last_heartbeat_ts,
+            },
+            "breakers": {name: b.snapshot() for name, b in sorted(self.breakers.items())},
+            "kill_switches": msgspec.to_builtins(self.kill_switch.snapshot()),
+            "market_data": {
+                "last_data_ts": dict(risk.last_data_ts),
+                "invalid": dict(risk.invalid_data),
+            },
+            "limits": msgspec.to_builtins(limits, enc_hook=str),
+            "limit_usage": usage,
+        }
+
+    def buy_hold(self, warmup: int) -> Fraction:
+        closes = self.closes
+        if not closes:
+            return Fraction(0)
+        start = max(0, min(warmup, len(closes) - 1))
+        if not closes[start]:
+            return Fraction(0)
+        return Fraction(closes[-1] - closes[start], closes[start])
