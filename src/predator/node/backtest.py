@@ -22,6 +22,7 @@ import msgspec
 from predator.core.events import Event
 from predator.core.numbers import NotRepresentable, from_decimal
 from predator.ledger.journal import Journal
+from predator.ledger.ledger import Transaction
 from predator.market.bar_loader import BarFeed
 from predator.market.instrument import Instrument
 from predator.node.kernel import Kernel, StrategySlot
@@ -29,6 +30,7 @@ from predator.node.risk_settings import RiskSettings
 from predator.portfolio.position import ClosedTrade
 from predator.portfolio.stats import Performance, performance
 from predator.risk.config import ConfigError
+from predator.risk.pnl_tracker import AllocationRule
 from predator.strategy.api import Sizing
 from predator.strategy.registry import build_strategy
 from predator.venue.fees import CommissionModel
@@ -93,6 +95,7 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
     finalize: bool = True
     check_invariants: bool = True
     risk: dict[str, Any] | None = None
+    profit_allocation: dict[str, str] = {}
 
     def strategy_specs(self) -> tuple[StrategySpec, ...]:
         """The strategies of the run (one from ``strategy``/``params`` if none listed)."""
@@ -109,6 +112,12 @@ class RunStarted(Event, frozen=True, kw_only=True):
     data_format: str
     bars: int
     instrument: Instrument
+
+
+class ProfitAllocated(Event, frozen=True, kw_only=True):
+    """Realized net profit split by the allocation rules, as posted to the ledger."""
+
+    transaction: Transaction
 
 
 class SafetyStatusReported(Event, frozen=True, kw_only=True):
@@ -144,6 +153,8 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
     equity_curve: list[int]
     strategies: dict[str, dict[str, Any]] = {}
     risk: dict[str, Any] = {}
+    trades_by_strategy: dict[str, list[ClosedTrade]] = {}
+    pnl: dict[str, Any] = {}
 
     @property
     def final_equity(self) -> Decimal:
@@ -184,6 +195,7 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
             "journal": self.journal_path,
             "strategies": self.strategies,
             "risk": self.risk,
+            "pnl": self.pnl,
         }
 
 
@@ -242,6 +254,12 @@ def _build_kernel(feed: BarFeed, config: BacktestConfig, journal: Journal) -> Ke
     except ConfigError as exc:
         raise BacktestError(str(exc)) from None
     slots = _slots(config, cash)
+    try:
+        rules = [AllocationRule(name, share) for name, share in config.profit_allocation.items()]
+        if rules and sum(rule.fraction for rule in rules) != 1:
+            raise ValueError("profit allocation shares must add up to 1")
+    except (ValueError, ArithmeticError) as exc:
+        raise BacktestError(f"profit allocation: {exc}") from None
     return Kernel(
         instrument=instrument,
         start_ts=feed.first_ts if len(feed) else 0,
@@ -249,11 +267,10 @@ def _build_kernel(feed: BarFeed, config: BacktestConfig, journal: Journal) -> Ke
         sizing=sizing,
         commission=commission,
         fill_model=fill_model,
-        limits=risk.limits,
-        breaker=risk.breaker,
+        risk=risk,
         journal=journal,
         check_invariants=config.check_invariants,
-        heartbeat_timeout_ns=risk.heartbeat_timeout_ns,
+        profit_allocation=rules,
     )
 
 
@@ -405,9 +422,11 @@ class Backtest:
             runner.stop()
         symbol = instrument.symbol
         if config.finalize:
-            # Orders sent on the last bar fill first (at its open, like backtesting.py);
-            # then whatever is still open is closed the same way, so the run ends flat.
-            kernel.exchange.finalize()
+            # The run ends flat: orders still working are canceled (the data ended
+            # before they could fill), then open positions are closed on the last bar
+            # (at its open in next-open mode: backtesting.py's finalize convention).
+            for order in kernel.execution.open_orders():
+                kernel.exchange.cancel(order.client_order_id, "end of data")
             closing = []
             for slot in kernel.slots:
                 if kernel.portfolios[slot.name].position_quantity(symbol):
@@ -434,6 +453,12 @@ class Backtest:
             buy_hold=kernel.buy_hold(warmup),
         )
         final_equity = kernel.curve.values[-1] if kernel.curve.values else initial
+        kernel.feed_pnl()
+        allocation = None
+        if config.profit_allocation:
+            allocation = kernel.pnl.allocate(clock.now_ns(), kernel.ledger)
+        if allocation is not None:
+            bus.publish(ProfitAllocated(ts=clock.now_ns(), transaction=allocation))
         strategies = kernel.strategy_report()
         risk = kernel.risk_report()
         bus.publish(SafetyStatusReported(ts=clock.now_ns(), status=kernel.safety_status()))
@@ -463,6 +488,10 @@ class Backtest:
             equity_curve=kernel.curve.values,
             strategies=strategies,
             risk=risk,
+            trades_by_strategy={
+                name: list(p.closed_trades) for name, p in kernel.portfolios.items()
+            },
+            pnl=kernel.pnl.export(include_trades=False),
         )
 
 

@@ -26,11 +26,21 @@ from predator.ledger.journal import Journal
 from predator.ledger.ledger import Ledger
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
+from predator.node.alerting import KernelAlerts
+from predator.node.risk_settings import RiskSettings
 from predator.portfolio.portfolio import Portfolio
 from predator.portfolio.stats import EquityCurve
-from predator.risk.circuit_breaker import BreakerConfig, CircuitBreaker
+from predator.risk.circuit_breaker import CircuitBreaker
 from predator.risk.emergency_stop import EmergencyStop, KillSwitchTripped
-from predator.risk.risk_engine import RiskDecision, RiskEngine, RiskLimits
+from predator.risk.pnl_tracker import AllocationRule, ProfitLossTracker
+from predator.risk.protections import (
+    CooldownPeriod,
+    LowProfitLock,
+    MaxDrawdownProtection,
+    Protections,
+    StoplossGuard,
+)
+from predator.risk.risk_engine import RiskDecision, RiskEngine
 from predator.strategy.api import Sizing, Strategy
 from predator.strategy.runner import StrategyRunner
 from predator.venue.fees import CommissionModel
@@ -50,6 +60,33 @@ class StrategySlot(msgspec.Struct, kw_only=True):
     capital: int
 
 
+def _protections(risk: RiskSettings, capital: int, bus: MessageBus) -> Protections:
+    """The configured protections of one strategy (its pool's capital sizes money rules)."""
+    cfg = risk.config.protections
+    return Protections(
+        [
+            MaxDrawdownProtection(
+                cfg.max_drawdown.lookback_ns,
+                cfg.max_drawdown.max_allowed_drawdown,
+                cfg.max_drawdown.stop_ns,
+            ),
+            StoplossGuard(
+                cfg.stoploss_guard.lookback_ns,
+                cfg.stoploss_guard.trade_limit,
+                cfg.stoploss_guard.stop_ns,
+            ),
+            CooldownPeriod(cfg.cooldown_ns),
+            LowProfitLock(
+                cfg.low_profit.lookback_ns,
+                cfg.low_profit.trade_limit,
+                int(cfg.low_profit.required_profit * capital),
+                cfg.low_profit.stop_ns,
+            ),
+        ],
+        publish=bus.publish,
+    )
+
+
 def _is_journaled(event_type: type) -> bool:
     return bool(getattr(event_type, "journaled", False))
 
@@ -66,12 +103,13 @@ class Kernel:
         sizing: Sizing,
         commission: CommissionModel,
         fill_model: BarFillModel,
-        limits: RiskLimits,
-        breaker: BreakerConfig,
+        risk: RiskSettings,
         journal: Journal,
         check_invariants: bool = True,
-        heartbeat_timeout_ns: int | None = 15_000_000_000,
+        profit_allocation: Sequence[AllocationRule] = (),
     ) -> None:
+        limits, breaker = risk.limits, risk.breaker
+        self.settings = risk
         self.instrument = instrument
         self._factor = instrument.notional_factor
         self.clock = clock = TimeWarp.virtual(start_ts)
@@ -96,7 +134,7 @@ class Kernel:
         bus.subscribe(Bar, self.exchange.on_bar)
         self.broker = PaperBroker(bus=bus, exchange=self.exchange)
         self.execution = ExecutionEngine(
-            bus=bus, clock=clock, client=self.broker, heartbeat_timeout_ns=heartbeat_timeout_ns
+            bus=bus, clock=clock, client=self.broker, heartbeat_timeout_ns=risk.heartbeat_timeout_ns
         )
         self.portfolios: dict[str, Portfolio] = {}
         for slot in self.slots:
@@ -108,19 +146,36 @@ class Kernel:
                 ts=start_ts,
                 account=slot.account,
             )
-        self.kill_switch = EmergencyStop(clock, bus.publish, on_trip=[self._on_kill])
+        self.kill_switch = EmergencyStop(
+            clock, bus.publish, config=risk.config.kill_switch, on_trip=[self._on_kill]
+        )
+        self._loss_checks = risk.max_loss_from_peak is not None
+        self._daily_loss_checks = risk.daily_loss_limit is not None
         self.risk = RiskEngine(bus=bus, clock=clock, limits=limits, kill_switch=self.kill_switch)
         self.breakers: dict[str, CircuitBreaker] = {}
+        self.protections: dict[str, Protections] = {}
         for slot in self.slots:
             breaker_ = CircuitBreaker(f"strategy:{slot.name}", breaker, clock, bus.publish)
             self.breakers[slot.name] = breaker_
+            protections = None
+            if risk.protections_enabled:
+                protections = _protections(risk, slot.capital, bus)
+                self.protections[slot.name] = protections
             self.risk.register_strategy(
                 slot.name,
                 engine=slot.engine,
                 portfolio=self.portfolios[slot.name],
                 breaker=breaker_,
+                protections=protections,
             )
+        self.alerts = KernelAlerts(bus=bus, clock=clock, config=risk.config.alerts)
+        self.pnl = ProfitLossTracker(
+            money_precision=instrument.money_precision, allocation_rules=profit_allocation
+        )
+        for slot in self.slots:
+            self.pnl.set_capital(slot.name, slot.capital)
         self.curve = EquityCurve()
+        self._pnl_seen: dict[str, int] = {}
         self.closes: list[int] = []
         bus.subscribe(Bar, self._on_bar)
         self.runners: dict[str, StrategyRunner] = {}
@@ -154,13 +209,30 @@ class Kernel:
         self.closes.append(bar.close)
         equity = 0
         exposed = False
-        for portfolio in self.portfolios.values():
-            equity += portfolio.cash
+        protections = self.protections
+        for name, portfolio in self.portfolios.items():
+            pool = portfolio.cash
             quantity = portfolio.positions[bar.symbol].quantity
             if quantity:
-                equity += quantity * bar.close * self._factor
+                pool += quantity * bar.close * self._factor
                 exposed = True
+            equity += pool
+            if protections:
+                protections[name].on_equity(bar.ts, pool)
         self.curve.record(equity, exposed)
+        if self._loss_checks:
+            self.kill_switch.check_loss(equity, bar.ts)
+        if self._daily_loss_checks:
+            self.kill_switch.check_daily_loss(equity, bar.ts)
+
+    def feed_pnl(self) -> None:
+        """Give the PnL tracker every trade closed so far (once each)."""
+        seen = self._pnl_seen
+        for slot in self.slots:
+            trades = self.portfolios[slot.name].closed_trades
+            for trade in trades[seen.get(slot.name, 0) :]:
+                self.pnl.on_trade(slot.name, slot.engine, trade)
+            seen[slot.name] = len(trades)
 
     def total_equity(self) -> int:
         marks = {self.instrument.symbol: self.closes[-1]} if self.closes else {}
@@ -222,7 +294,7 @@ class Kernel:
                 "state": state,
                 "stopped_reason": runner.stopped,
                 "engine": slot.engine,
-                "capital": str(Decimal(slot.capital).scaleb(-self.instrument.money_precision)),
+                "capital": str(self._money(slot.capital)),
                 "trades": len(self.portfolios[slot.name].closed_trades),
                 "orders_sent": runner.orders_sent,
                 "orders_rejected": record.denied
@@ -232,6 +304,10 @@ class Kernel:
             }
         return report
 
+    def _money(self, amount: int) -> Decimal:
+        value = Decimal(amount).scaleb(-self.instrument.money_precision)
+        return value.quantize(Decimal(1).scaleb(-self.instrument.price_precision))
+
     def risk_report(self) -> dict[str, Any]:
         """Risk-layer totals: denials by check, breaker trips, kill-switch trips."""
         return {
@@ -240,6 +316,8 @@ class Kernel:
             "denied": self.risk.denied,
             "breaker_trips": sum(b.trips for b in self.breakers.values()),
             "kill_switch_trips": self.kill_switch_trips,
+            "profile": self.settings.profile,
+            "alerts": self.alerts.counts(),
             "trading_state": {k: v.value for k, v in sorted(self.risk.states.items())},
         }
 

@@ -37,6 +37,7 @@ class RiskSettings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_timeout_ns: int
     max_loss_from_peak: Fraction | None
     daily_loss_limit: Fraction | None
+    protections_enabled: bool
 
     @classmethod
     def from_config(
@@ -92,4 +93,5 @@ class RiskSettings(msgspec.Struct, frozen=True, kw_only=True):
                 if backtest or kill.daily_loss_limit is None
                 else Fraction(kill.daily_loss_limit)
             ),
+            protections_enabled=not backtest,
         )

@@ -56,7 +56,9 @@ class CommissionModel:
             fee += self.fixed
         return _round_half_even(fee) if fee.denominator != 1 else fee.numerator
 
-    def unit_cost(self, price: int) -> Fraction:
+    def unit_cost(self, price: int) -> Fraction | int:
         """Money per size unit bought at ``price``, fees included (for sizing)."""
+        if self.is_zero:
+            return price * self._notional_factor
         cost: Fraction = price * self._notional_factor * (1 + self.rate) + self._per_size_unit
         return cost

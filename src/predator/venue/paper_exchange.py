@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from math import floor
 
 from predator.core.clock import Clock
@@ -46,6 +47,11 @@ class _RestingOrder:
         self.venue_order_id = venue_order_id
         self.stop_triggered = False
         self.arrival_bar = arrival_bar  # bars of its symbol seen when it arrived
+
+
+@lru_cache(maxsize=256)
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)
 
 
 class VenueAccount:
@@ -93,6 +99,7 @@ class PaperExchange:
         self.leverage = Fraction(Decimal(leverage))
         if self.leverage <= 0:
             raise ValueError(f"leverage must be > 0, got {leverage}")
+        self._unit_leverage = self.leverage == 1
         self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
         self.accounts: dict[str, VenueAccount] = {}
         self.open_account("main", cash)
@@ -222,14 +229,15 @@ class PaperExchange:
                 equity += quantity * self._marks[symbol] * self._factors[symbol]
         return equity
 
-    def margin_available(self, account: str = "main") -> Fraction:
+    def margin_available(self, account: str = "main") -> Fraction | int:
         """Equity not tied up as margin by open positions (never negative)."""
-        used = Fraction(0)
+        used = 0
         for symbol, quantity in self.accounts[account].positions.items():
             if quantity:
-                notional = abs(quantity) * self._marks[symbol]
-                used += notional * self._factors[symbol] / self.leverage
-        return max(Fraction(0), self.equity(account) - used)
+                used += abs(quantity) * self._marks[symbol] * self._factors[symbol]
+        if self._unit_leverage:  # exact integers on the common, fully funded path
+            return max(0, self.equity(account) - used)
+        return max(Fraction(0), self.equity(account) - used / self.leverage)
 
     # -- internals ----------------------------------------------------------------------
     def _validate(self, request: OrderRequest) -> tuple[RejectReason | None, str]:
@@ -316,7 +324,7 @@ class PaperExchange:
             quantity = closable if request.close_position else min(request.quantity, closable)
         elif request.equity_fraction is not None:
             available = self.margin_available(book.name)
-            budget = available * self.leverage * Fraction(request.equity_fraction)
+            budget = available * self.leverage * _fraction(request.equity_fraction)
             quantity = floor((budget - commission.fixed) / commission.unit_cost(price))
             quantity -= quantity % instrument.size_increment
             if quantity <= 0:
