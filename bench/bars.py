@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import platform
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -82,7 +83,10 @@ def run_predator(path: str, repeats: int) -> dict[str, Any]:
         seconds.extend(runs)
     best = min(seconds)
     bars = int(getattr(result, "bars", 0))
+    risk = _risk_cost(path)
     return {
+        "risk_us_per_order": risk["us_per_order"],
+        "risk_orders": risk["orders"],
         "engine": PREDATOR,
         "version": getattr(predator, "__version__", "?"),
         "bars": bars,
@@ -93,6 +97,30 @@ def run_predator(path: str, repeats: int) -> dict[str, Any]:
         "seconds": seconds,
         "notes": "in-memory sqlite journal written",
     }
+
+
+def _risk_cost(path: str) -> dict[str, float]:
+    """One extra, untimed-for-ratio run that times every pre-trade check of the risk engine."""
+    from predator.risk.risk_engine import RiskEngine
+
+    original = RiskEngine._check
+    spent = [0.0, 0]
+
+    def timed(self: Any, record: Any, request: Any) -> None:
+        start = time.perf_counter()
+        try:
+            original(self, record, request)
+        finally:
+            spent[0] += time.perf_counter() - start
+            spent[1] += 1
+
+    RiskEngine._check = timed  # type: ignore[method-assign]
+    try:
+        _predator_run(_predator_load(path))
+    finally:
+        RiskEngine._check = original  # type: ignore[method-assign]
+    orders = int(spent[1])
+    return {"orders": orders, "us_per_order": spent[0] / orders * 1e6 if orders else 0.0}
 
 
 # --- harness ----------------------------------------------------------------------------------
@@ -190,6 +218,12 @@ def _table(report: dict[str, Any]) -> str:
     summary = [f"{v:.2f}× {k}" for k, v in report["ratios"].items() if v is not None]
     if summary:
         lines += ["", "Predator bars/s = " + ", ".join(summary)]
+    ours = report["engines"].get(PREDATOR, {})
+    if ours.get("status") == "ok":
+        lines.append(
+            f"risk layer: {ours['risk_us_per_order']:.1f} µs per order intent "
+            f"(pre-trade checks, {ours['risk_orders']:,} intents; every check on)"
+        )
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)

@@ -111,7 +111,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="leave the last position open instead of closing it at the end",
     )
     bt.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
+    bt.add_argument(
+        "--profit-allocation",
+        action="append",
+        default=[],
+        metavar="RULE=F",
+        help="split realized net profit, e.g. debt_repayment=0.7 operational=0.3",
+    )
     bt.add_argument("--json", action="store_true", help="print one JSON object")
+
+    st = commands.add_parser(
+        "status",
+        help="the unified safety status recorded in a journal",
+        description="Breakers, kill switches, trading states and limit usage, as the "
+        "journal last recorded them; kill switches rebuilt from the journal's events.",
+    )
+    st.add_argument("--journal", required=True, metavar="PATH", help="SQLite journal file")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -129,6 +145,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
         params=dict(specs[0].params),
         strategies=specs if len(specs) > 1 else (),
         risk=risk,
+        profit_allocation=_parse_pairs("--profit-allocation", args.profit_allocation),
         cash=args.cash,
         commission=args.commission,
         commission_fixed=args.commission_fixed,
@@ -159,6 +176,76 @@ def _run_backtest(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         _print_summary(summary, " + ".join(spec.strategy for spec in specs), feed.format)
+    return 0
+
+
+def _parse_pairs(option: str, items: Sequence[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UserError(f"{option} expects NAME=VALUE, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    import os
+
+    from predator.core.clock import TimeWarp
+    from predator.ledger import Journal
+    from predator.risk import EmergencyStop
+
+    if not os.path.isfile(args.journal):
+        raise UserError(f"{args.journal}: no such journal")
+    journal = Journal(args.journal)
+    try:
+        records = list(journal.records())
+    finally:
+        journal.close()
+    status = None
+    completed = False
+    for record in records:
+        if record.type == "SafetyStatusReported":
+            status = record.payload["status"]
+        elif record.type == "RunCompleted":
+            completed = True
+    restored = EmergencyStop.restore(records, clock=TimeWarp.virtual(0), publish=lambda _e: None)
+    halts = [
+        {"seq": r.seq, "type": r.type, **{k: v for k, v in r.payload.items() if k != "type"}}
+        for r in records
+        if r.type
+        in ("KillSwitchTripped", "TradingStateChanged", "ExecutionHalted", "StrategyStopped")
+    ]
+    report = {
+        "journal": args.journal,
+        "events": len(records),
+        "complete": completed,
+        "kill_switches_tripped": restored.tripped_scopes(),
+        "halts": halts,
+        "status": status,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"safety status of {args.journal}")
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("events", str(len(records)))
+    table.add_row("run complete", "yes" if completed else "NO (incomplete journal)")
+    table.add_row("kill switches tripped", ", ".join(restored.tripped_scopes()) or "none")
+    if status is not None:
+        for scope, state in status["trading_state"].items():
+            table.add_row(f"trading state {scope}", state)
+        for name, breaker in status["breakers"].items():
+            table.add_row(f"breaker {name}", f"{breaker['state']} ({breaker['trips']} trips)")
+        table.add_row("execution halted", str(status["execution"]["halted"] or "no"))
+    for halt in halts:
+        table.add_row(f"#{halt['seq']} {halt['type']}", str(halt.get("reason", "")))
+    Console().print(table)
     return 0
 
 
@@ -286,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "backtest":
             return _run_backtest(args)
+        if args.command == "status":
+            return _run_status(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -147,7 +147,11 @@ class Kernel:
                 account=slot.account,
             )
         self.kill_switch = EmergencyStop(
-            clock, bus.publish, config=risk.config.kill_switch, on_trip=[self._on_kill]
+            clock,
+            bus.publish,
+            config=risk.config.kill_switch,
+            on_trip=[self._on_kill],
+            money_precision=instrument.money_precision,
         )
         self._loss_checks = risk.max_loss_from_peak is not None
         self._daily_loss_checks = risk.daily_loss_limit is not None
@@ -176,6 +180,9 @@ class Kernel:
             self.pnl.set_capital(slot.name, slot.capital)
         self.curve = EquityCurve()
         self._pnl_seen: dict[str, int] = {}
+        fast = len(self.slots) == 1 and not self.protections and not self._loss_checks
+        fast = fast and not self._daily_loss_checks
+        self._single = next(iter(self.portfolios.values())) if fast else None
         self.closes: list[int] = []
         bus.subscribe(Bar, self._on_bar)
         self.runners: dict[str, StrategyRunner] = {}
@@ -207,6 +214,14 @@ class Kernel:
     # -- per bar ------------------------------------------------------------------------
     def _on_bar(self, bar: Bar) -> None:
         self.closes.append(bar.close)
+        if self._single is not None:  # one pool, no per-pool rules: the common fast path
+            portfolio = self._single
+            quantity = portfolio.positions[bar.symbol].quantity
+            equity = portfolio.cash
+            if quantity:
+                equity += quantity * bar.close * self._factor
+            self.curve.record(equity, quantity != 0)
+            return
         equity = 0
         exposed = False
         protections = self.protections

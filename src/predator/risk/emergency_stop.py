@@ -244,7 +244,9 @@ class EmergencyStop:
         config: KillSwitchSection | None = None,
         on_trip: Sequence[ScopeAction] = (),
         on_flatten: Sequence[ScopeAction] = (),
+        money_precision: int | None = None,
     ) -> None:
+        self._money_precision = money_precision
         self._clock = clock
         self._publish = publish
         self.config = config or KillSwitchSection()
@@ -424,13 +426,14 @@ class EmergencyStop:
         peak = self._peak
         limit = self.config.max_loss_from_peak
         if equity <= 0:
-            reason = f"equity {equity} is not positive (peak {peak})"
+            reason = f"equity {self._amount(equity)} is not positive (peak {self._amount(peak)})"
         else:
             keep_num, keep_den = (1 - limit).as_integer_ratio()
             if equity * keep_den > peak * keep_num:
                 return False
             reason = (
-                f"equity {equity} is {_share(peak - equity, peak)} below its peak {peak} "
+                f"equity {self._amount(equity)} is {_share(peak - equity, peak)} below its peak"
+                f" {self._amount(peak)} "
                 f"(limit {_share(limit)})"
             )
         flatten = self.config.flatten_on_trip
@@ -454,7 +457,9 @@ class EmergencyStop:
             return False
         start = self._day_start
         if equity <= 0:
-            reason = f"equity {equity} is not positive (day start {start})"
+            reason = (
+                f"equity {self._amount(equity)} is not positive (day start {self._amount(start)})"
+            )
         elif start <= 0:
             return False
         else:
@@ -462,8 +467,8 @@ class EmergencyStop:
             if equity * keep_den > start * keep_num:
                 return False
             reason = (
-                f"equity {equity} is {_share(start - equity, start)} below the UTC day's "
-                f"start {start} (limit {_share(limit)})"
+                f"equity {self._amount(equity)} is {_share(start - equity, start)} below the"
+                f" UTC day's start {self._amount(start)} (limit {_share(limit)})"
             )
         flatten = self.config.flatten_on_trip
         return self._trip(
@@ -471,6 +476,12 @@ class EmergencyStop:
         )
 
     # -- status and recovery ------------------------------------------------------------
+    def _amount(self, units: int) -> str:
+        """Money units as a decimal amount when the precision is known."""
+        if self._money_precision is None:
+            return str(units)
+        return f"{Decimal(units).scaleb(-self._money_precision).normalize():f}"
+
     def snapshot(self) -> EmergencyStopSnapshot:
         """The kill switch's state for status views (deterministic order)."""
         tripped = tuple(

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from math import floor
 from typing import Protocol
 
@@ -274,9 +275,10 @@ class RiskEngine:
 
     # -- market data ----------------------------------------------------------------------
     def _on_bar(self, bar: Bar) -> None:
+        # No heartbeat here: one goes out with every approval (and from a live timer),
+        # which is when execution needs to know the CRO is alive.
         self.last_price[bar.symbol] = bar.close
         self.last_data_ts[bar.symbol] = bar.ts
-        self.heartbeat()
 
     def _on_invalid(self, event: MarketDataInvalidated) -> None:
         self.invalid_data[event.symbol] = event.reason
@@ -297,7 +299,7 @@ class RiskEngine:
         portfolio = record.portfolio
         factor = portfolio.instruments[request.symbol].notional_factor
         equity = portfolio.equity(self.last_price)
-        return max(0, floor(Fraction(request.equity_fraction) * equity / (price * factor)))
+        return max(0, floor(_fraction(request.equity_fraction) * equity / (price * factor)))
 
     def projected_position(self, symbol: str, strategy: str | None = None) -> int:
         """Position if every approved, unresolved order filled in full.
@@ -554,7 +556,7 @@ class RiskEngine:
     def _on_failed(self, event: OrderCanceled | OrderRejected) -> None:
         pending = self._pending.get(event.client_order_id)
         self._resolved(event.client_order_id)
-        if pending is None or event.reason in ("canceled", "expired", "no_position"):
+        if pending is None or event.reason in _WORLD_OUTCOMES:
             return
         record = self.strategies.get(pending[0])
         if record is not None and record.breaker is not None:
@@ -570,6 +572,15 @@ class RiskEngine:
     def pending_orders(self) -> Iterable[str]:
         """Client order ids approved and not yet resolved (their exposure counts)."""
         return list(self._pending)
+
+
+_WORLD_OUTCOMES = frozenset({"canceled", "expired", "no_position", "execution_halted"})
+"""Order outcomes that say nothing about the strategy's behaviour (not breaker failures)."""
+
+
+@lru_cache(maxsize=256)
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)
 
 
 _STRATEGY_FAULTS = frozenset(

@@ -82,6 +82,7 @@ class StrategyRunner:
         self.orders_sent = 0
         self.orders_denied = 0
         self.stopped: str | None = None
+        self._strategy_on_bar = strategy.on_bar
         bus.subscribe(Bar, self._on_bar)
         bus.subscribe(OrderFilled, self._on_fill)
 
@@ -105,8 +106,12 @@ class StrategyRunner:
 
     # -- delivery ---------------------------------------------------------------------------
     def _on_bar(self, bar: Bar) -> None:
+        # The hottest path of a run: the isolation wrapper is inlined here.
         if self.stopped is None:
-            self._call("on_bar", self.strategy.on_bar, bar)
+            try:
+                self._strategy_on_bar(bar)
+            except Exception as exc:  # isolation: a strategy's bug must not kill the node
+                self._failed("on_bar", exc)
 
     def _on_fill(self, fill: OrderFilled) -> None:
         if fill.strategy == self.name and self.stopped is None:
@@ -128,17 +133,20 @@ class StrategyRunner:
         try:
             function(*args)
         except Exception as exc:  # isolation: a strategy's bug must not kill the node
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            self._bus.publish(
-                StrategyFailed(
-                    ts=self._clock.now_ns(),
-                    strategy=self.name,
-                    where=where,
-                    error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                    location=f"{frame.filename}:{frame.lineno}",
-                )
+            self._failed(where, exc)
+
+    def _failed(self, where: str, exc: Exception) -> None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        self._bus.publish(
+            StrategyFailed(
+                ts=self._clock.now_ns(),
+                strategy=self.name,
+                where=where,
+                error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                location=f"{frame.filename}:{frame.lineno}",
             )
-            self.kill(f"raised in {where}: {type(exc).__name__}")
+        )
+        self.kill(f"raised in {where}: {type(exc).__name__}")
 
     def _submit(self, request: OrderRequest) -> bool:
         if self.stopped is not None:
