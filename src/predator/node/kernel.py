@@ -23,7 +23,7 @@ from predator.execution.execution_engine import ExecutionEngine
 from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
 from predator.execution.venue_client import PaperBroker
 from predator.ledger.journal import Journal
-from predator.ledger.ledger import Ledger
+from predator.ledger.ledger import BalanceEquationViolated, Ledger
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.node.alerting import KernelAlerts
@@ -40,11 +40,12 @@ from predator.risk.protections import (
     Protections,
     StoplossGuard,
 )
-from predator.risk.risk_engine import RiskDecision, RiskEngine
+from predator.risk.risk_engine import RiskDecision, RiskEngine, SubmitOrder
 from predator.strategy.api import Sizing, Strategy
 from predator.strategy.runner import StrategyRunner
 from predator.venue.fees import CommissionModel
 from predator.venue.fill_model import BarFillModel
+from predator.venue.orders import OrderRequest, Side
 from predator.venue.paper_exchange import PaperExchange
 
 __all__ = ["Kernel", "StrategySlot"]
@@ -116,6 +117,8 @@ class Kernel:
         self.scheduler = ScenarioClock(clock)
         self.bus = bus = MessageBus()
         self.journal = journal
+        # The journal hears every fact first, so it records causes before their effects.
+        bus.subscribe(Event, journal.append, where=_is_journaled)
         self.ledger = Ledger(instrument.quote_currency, instrument.money_precision)
         self.slots = list(slots)
         main = self.slots[0]
@@ -151,6 +154,7 @@ class Kernel:
             bus.publish,
             config=risk.config.kill_switch,
             on_trip=[self._on_kill],
+            on_flatten=[self._flatten],
             money_precision=instrument.money_precision,
         )
         self._loss_checks = risk.max_loss_from_peak is not None
@@ -180,6 +184,7 @@ class Kernel:
             self.pnl.set_capital(slot.name, slot.capital)
         self.curve = EquityCurve()
         self._pnl_seen: dict[str, int] = {}
+        self._flattens = 0
         fast = len(self.slots) == 1 and not self.protections and not self._loss_checks
         fast = fast and not self._daily_loss_checks
         self._single = next(iter(self.portfolios.values())) if fast else None
@@ -206,7 +211,6 @@ class Kernel:
         bus.subscribe(OrderFilled, self._count_fill)
         self.kill_switch_trips = 0
         bus.subscribe(KillSwitchTripped, self._count_kill)
-        bus.subscribe(Event, journal.append, where=_is_journaled)
         self.balance_checks = 0
         if check_invariants:
             bus.subscribe(Event, self._check_invariants, where=_is_journaled)
@@ -268,10 +272,36 @@ class Kernel:
                     self.broker.cancel(order.client_order_id)
             self.runners[slot.name].kill(f"kill switch {scope}")
 
+    def _flatten(self, scope: str) -> None:
+        """Close the positions of everything ``scope`` covers, through the risk engine."""
+        symbol = self.instrument.symbol
+        for slot in self.slots:
+            covered = scope in ("global", f"engine:{slot.engine}", f"strategy:{slot.name}")
+            position = self.portfolios[slot.name].position_quantity(symbol)
+            if not covered or not position:
+                continue
+            self._flattens += 1
+            request = OrderRequest(
+                client_order_id=f"flatten-{slot.name}-{self._flattens}",
+                symbol=symbol,
+                side=Side.SELL if position > 0 else Side.BUY,
+                close_position=True,
+                reduce_only=True,
+                account=slot.account,
+            )
+            self.bus.send(SubmitOrder(strategy=slot.name, request=request, actor="emergency_stop"))
+
     # -- invariants and counters --------------------------------------------------------
     def _check_invariants(self, _event: Event) -> None:
-        for portfolio in self.portfolios.values():
-            portfolio.check_balance_equation()
+        try:
+            for portfolio in self.portfolios.values():
+                portfolio.check_balance_equation()
+        except BalanceEquationViolated as violation:
+            # Fail closed and say why, then stop the run: the books cannot be trusted.
+            self.kill_switch.trip(
+                "global", str(violation), actor="invariants", trigger="invariant_violation"
+            )
+            raise
         self.balance_checks += 1
 
     def _count_rejection(self, event: OrderRejected | OrderCanceled) -> None:

@@ -63,6 +63,8 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
 
     strategy: str
     request: OrderRequest
+    actor: str = "strategy"
+    """Who asks: the strategy, or ``emergency_stop`` flattening a killed scope."""
 
 
 class RiskDecision(Event, frozen=True, kw_only=True):
@@ -360,18 +362,25 @@ class RiskEngine:
             return denied.check, denied.reason
         return None
 
-    def _check(self, record: StrategyRisk, request: OrderRequest) -> None:
+    def _check(
+        self, record: StrategyRisk, request: OrderRequest, emergency_flatten: bool = False
+    ) -> None:
         now = self._clock.now_ns()
         limits = self.limits
         symbol = request.symbol
         if request.client_order_id in self._seen_ids:
             raise _Denied("duplicate", f"duplicate client order id {request.client_order_id}")
-        if self.kill_switch is not None:
+        if emergency_flatten:
+            # The kill switch flattening its own scope: only a close of a real position
+            # passes; every other check still applies to it below.
+            if not (request.close_position and self._reduces_exposure(record, request)):
+                raise _Denied("flatten", "emergency flatten must close an existing position")
+        elif self.kill_switch is not None:
             why = self.kill_switch.blocks(record.name, record.engine)
             if why:
                 raise _Denied("kill_switch", f"kill switch: {why}")
         state = self.effective_state(record.name, record.engine, symbol)
-        if state is TradingState.HALTED:
+        if state is TradingState.HALTED and not emergency_flatten:
             raise _Denied("halted", "trading halted")
         if symbol not in record.portfolio.instruments:
             raise _Denied("unknown_instrument", f"unknown instrument {symbol}")
@@ -459,7 +468,7 @@ class RiskEngine:
         now = self._clock.now_ns()
         try:
             record = self._strategy(command.strategy)
-            self._check(record, request)
+            self._check(record, request, command.actor == "emergency_stop")
         except _Denied as denied:
             self._seen_ids.add(request.client_order_id)
             self._deny(command.strategy, request, denied.check, denied.reason)

@@ -18,6 +18,7 @@ from predator.core.numbers import from_decimal, to_decimal
 from predator.execution.order import OrderFilled
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
+from predator.risk.position_sizing import PositionSizeManager
 from predator.venue.orders import OrderRequest, OrderType, Side, TimeInForce
 
 __all__ = ["Sizing", "Strategy", "StrategyContext"]
@@ -64,8 +65,14 @@ class StrategyContext:
         now_ns: Callable[[], int],
         account: str = "main",
         schedule_every: Callable[[int, Callable[[int], None]], None] | None = None,
+        equity: Callable[[], int] | None = None,
+        last_price: Callable[[], int | None] | None = None,
+        sizer: PositionSizeManager | None = None,
     ) -> None:
         self.name = name
+        self.equity = equity or (lambda: 0)
+        self.last_price = last_price or (lambda: None)
+        self.sizer = sizer or PositionSizeManager()
         self.account = account
         self._schedule_every = schedule_every
         self.instrument = instrument
@@ -158,6 +165,31 @@ class Strategy:
         if interval <= 0:
             raise ValueError(f"timer interval must be > 0 seconds, got {seconds}")
         self.ctx.schedule_every(interval, callback)
+
+    def risk_size(self, stop: Number, risk_fraction: Number = "0.01") -> Decimal:
+        """Units to trade so that a move from the last price to ``stop`` loses at most
+        ``risk_fraction`` of equity, capped by the PositionSizeManager (by default 20 %
+        of capital per position, 50 % in total). ``Decimal(0)`` when nothing fits.
+
+        >>> # self.buy(self.risk_size(stop=bar_low))  # doctest: +SKIP
+        """
+        ctx = self.ctx
+        instrument = ctx.instrument
+        price = ctx.last_price()
+        if price is None:
+            return Decimal(0)
+        stop_price = from_decimal(Decimal(stop), instrument.price_precision, "half_even")
+        equity = ctx.equity()
+        factor = instrument.notional_factor
+        increment = instrument.size_increment
+        wanted = ctx.sizer.size_for_risk(
+            equity, Decimal(risk_fraction), price, stop_price, factor, increment
+        )
+        exposure = abs(self.position) * price * factor
+        quantity = ctx.sizer.clamp(
+            wanted, price, equity, exposure, factor, increment, position_exposure=exposure
+        )
+        return to_decimal(quantity, instrument.size_precision)
 
     def price(self, units: int) -> Decimal:
         """A price int as ``Decimal`` (``18036 -> Decimal('180.36')``)."""

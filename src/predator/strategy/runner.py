@@ -77,12 +77,16 @@ class StrategyRunner:
                 now_ns=clock.now_ns,
                 account=portfolio.account,
                 schedule_every=self._schedule_every if scheduler is not None else None,
+                equity=self._equity,
+                last_price=lambda: self._last_close,
             )
         )
         self.orders_sent = 0
         self.orders_denied = 0
         self.stopped: str | None = None
         self._strategy_on_bar = strategy.on_bar
+        self._last_close: int | None = None
+        self._symbol = symbol
         bus.subscribe(Bar, self._on_bar)
         bus.subscribe(OrderFilled, self._on_fill)
 
@@ -107,6 +111,7 @@ class StrategyRunner:
     # -- delivery ---------------------------------------------------------------------------
     def _on_bar(self, bar: Bar) -> None:
         # The hottest path of a run: the isolation wrapper is inlined here.
+        self._last_close = bar.close
         if self.stopped is None:
             try:
                 self._strategy_on_bar(bar)
@@ -116,6 +121,10 @@ class StrategyRunner:
     def _on_fill(self, fill: OrderFilled) -> None:
         if fill.strategy == self.name and self.stopped is None:
             self._call("on_fill", self.strategy.on_fill, fill)
+
+    def _equity(self) -> int:
+        close = self._last_close
+        return self.portfolio.equity({self._symbol: close} if close is not None else {})
 
     def _schedule_every(self, interval_ns: int, callback: Callable[[int], None]) -> None:
         scheduler = self._scheduler
