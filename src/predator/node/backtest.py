@@ -133,6 +133,9 @@ class RunCompleted(Event, frozen=True, kw_only=True):
     trades: int
     fills: int
     orders: int
+    realized_pnl: int = 0
+    fees: int = 0
+    initial_capital: int = 0
 
 
 class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -469,6 +472,9 @@ class Backtest:
                 trades=len(trades),
                 fills=kernel.fills,
                 orders=len(kernel.execution.orders),
+                realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
+                fees=sum(p.fees for p in kernel.portfolios.values()),
+                initial_capital=initial,
             )
         )
         journal.flush()
