@@ -283,7 +283,13 @@ class EmergencyStop:
     ) -> bool:
         KillScope.validate(scope)
         current = self._trips.get(scope)
-        if current is not None and (current.event.flatten or not flatten):
+        # Already tripped: nothing new, unless an operator approved in between (a new
+        # incident then needs its own trip and its own approval) or flattening is asked.
+        if (
+            current is not None
+            and current.approval is None
+            and (current.event.flatten or not flatten)
+        ):
             return False
         event = KillSwitchTripped(
             ts=ts,

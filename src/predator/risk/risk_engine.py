@@ -488,8 +488,6 @@ class RiskEngine:
                 reason="approved",
             )
         )
-        if record.breaker is not None:
-            record.breaker.record_success()
         self.heartbeat()
         self._bus.send(ExecuteOrder(strategy=command.strategy, request=request))
         return True
@@ -541,6 +539,11 @@ class RiskEngine:
             return
         if fill.leaves_quantity == 0:
             self._resolved(fill.client_order_id)
+            # Success is the venue's answer, not our approval: an order the venue
+            # rejects must count as a failure only, or a broken strategy never trips.
+            owner = self.strategies.get(pending[0])
+            if owner is not None and owner.breaker is not None:
+                owner.breaker.record_success()
         else:
             filled = self._pending_filled.get(fill.client_order_id, 0) + fill.quantity
             self._pending_filled[fill.client_order_id] = filled
