@@ -106,10 +106,10 @@ def _risk_cost(path: str) -> dict[str, float]:
     original = RiskEngine._check
     spent = [0.0, 0]
 
-    def timed(self: Any, record: Any, request: Any) -> None:
+    def timed(self: Any, record: Any, request: Any, *rest: Any) -> None:
         start = time.perf_counter()
         try:
-            original(self, record, request)
+            original(self, record, request, *rest)
         finally:
             spent[0] += time.perf_counter() - start
             spent[1] += 1

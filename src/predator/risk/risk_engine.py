@@ -192,6 +192,11 @@ class RiskEngine:
         self.denied = 0
         self.denied_by: dict[str, int] = {}
         self.on_strategy_killed: list[Callable[[str, str], None]] = []
+        self.engine_breakers: dict[str, CircuitBreaker] = {}
+        """Per engine: fed by its strategies' faults and venue failures."""
+        self.global_breaker: CircuitBreaker | None = None
+        """System-wide: fed by venue failures only (one strategy's bad behaviour is that
+        strategy's problem, not the system's)."""
         bus.register(SubmitOrder, self._on_submit)
         bus.subscribe(OrderFilled, self._on_fill)
         bus.subscribe(OrderCanceled, self._on_failed)
@@ -390,6 +395,11 @@ class RiskEngine:
         breaker = record.breaker
         if breaker is not None and not breaker.allow():
             raise _Denied("breaker", f"circuit breaker open (strategy:{record.name})")
+        engine_breaker = self.engine_breakers.get(record.engine)
+        if engine_breaker is not None and not engine_breaker.allow():
+            raise _Denied("breaker", f"circuit breaker open (engine:{record.engine})")
+        if self.global_breaker is not None and not self.global_breaker.allow():
+            raise _Denied("breaker", "circuit breaker open (global)")
         protections = record.protections
         if protections is not None and not reduces:
             lock = protections.locked(now)
@@ -512,12 +522,16 @@ class RiskEngine:
         record.denied_by[check] = record.denied_by.get(check, 0) + 1
         # Denials by the strategy's own behaviour count against its breaker; denials
         # caused by the world (halts, stale data, kill switches) do not.
-        if record.breaker is not None and check in _STRATEGY_FAULTS:
-            breaker = record.breaker
-            trips_before = breaker.trips
-            breaker.record_failure(reason)
-            if breaker.trips != trips_before:
-                self._breaker_tripped(record)
+        if check in _STRATEGY_FAULTS:
+            engine_breaker = self.engine_breakers.get(record.engine)
+            if engine_breaker is not None:
+                engine_breaker.record_failure(f"{record.name}: {reason}")
+            if record.breaker is not None:
+                breaker = record.breaker
+                trips_before = breaker.trips
+                breaker.record_failure(reason)
+                if breaker.trips != trips_before:
+                    self._breaker_tripped(record)
 
     def _breaker_tripped(self, record: StrategyRisk) -> None:
         limit = self.limits.kill_after_breaker_trips
@@ -542,8 +556,9 @@ class RiskEngine:
             # Success is the venue's answer, not our approval: an order the venue
             # rejects must count as a failure only, or a broken strategy never trips.
             owner = self.strategies.get(pending[0])
-            if owner is not None and owner.breaker is not None:
-                owner.breaker.record_success()
+            if owner is not None:
+                for breaker in self._breakers_of(owner):
+                    breaker.record_success()
         else:
             filled = self._pending_filled.get(fill.client_order_id, 0) + fill.quantity
             self._pending_filled[fill.client_order_id] = filled
@@ -571,11 +586,22 @@ class RiskEngine:
         if pending is None or event.reason in _WORLD_OUTCOMES:
             return
         record = self.strategies.get(pending[0])
-        if record is not None and record.breaker is not None:
+        if record is None:
+            return
+        # A venue failure counts for the strategy, its engine and the whole system.
+        for breaker in self._breakers_of(record):
+            if breaker is not record.breaker:
+                breaker.record_failure(f"{record.name}: venue {event.reason}")
+        if record.breaker is not None:
             trips_before = record.breaker.trips
             record.breaker.record_failure(f"venue: {event.reason}")
             if record.breaker.trips != trips_before:
                 self._breaker_tripped(record)
+
+    def _breakers_of(self, record: StrategyRisk) -> list[CircuitBreaker]:
+        """The strategy's, its engine's and the global breaker (those that exist)."""
+        found = [record.breaker, self.engine_breakers.get(record.engine), self.global_breaker]
+        return [b for b in found if b is not None]
 
     def _resolved(self, client_order_id: str) -> None:
         self._pending.pop(client_order_id, None)
