@@ -128,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--journal", required=True, metavar="PATH", help="SQLite journal file")
     st.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_journal_commands(commands)
     return parser
 
 
@@ -375,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_backtest(args)
         if args.command == "status":
             return _run_status(args)
+        if args.command in ("audit", "journal"):
+            return _run_journal_command(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -383,6 +386,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return EXIT_USER_ERROR
+
+
+# -- audit and journal replay (predator.validation) ---------------------------------------
+def _add_journal_commands(commands: Any) -> None:
+    au = commands.add_parser(
+        "audit",
+        help="recompute everything from a journal's events and report what disagrees",
+        description="Check the hash chain, sequence numbers, coverage (fill -> order -> "
+        "risk decision), order states, unique trade ids, the balance equation and PnL. "
+        "Exit 0 only when clean, 1 with findings, 2 when the journal cannot be read.",
+    )
+    au.add_argument("--journal", required=True, metavar="PATH", help="SQLite file or journal URL")
+    au.add_argument("--json", action="store_true", help="print one JSON object")
+    jr = commands.add_parser("journal", help="work with a journal (replay)")
+    actions = jr.add_subparsers(dest="journal_command", metavar="ACTION")
+    actions.required = True
+    rp = actions.add_parser(
+        "replay",
+        help="rebuild and print the state a journal leaves behind",
+        description="Replay every event: positions, cash, PnL and fees per pool, open "
+        "orders, trading states and tripped kill switches.",
+    )
+    rp.add_argument("--journal", required=True, metavar="PATH", help="SQLite file or journal URL")
+    rp.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_journal_command(args: argparse.Namespace) -> int:
+    from predator.validation import JournalUnreadable, audit_journal, replay_journal
+
+    try:
+        if args.command == "audit":
+            report = audit_journal(args.journal)
+            print(json.dumps(report.to_json()) if args.json else report.render())
+            return 0 if report.clean else 1
+        state = replay_journal(args.journal)
+    except JournalUnreadable as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(state.to_json()) if args.json else state.render())
+    return 0
 
 
 if __name__ == "__main__":
