@@ -65,6 +65,8 @@ def from_decimal(value: Decimal | int | str, scale: int, rounding: str = "exact"
     >>> from_decimal("180.36", 2)
     18036
     """
+    if type(value) is int and scale >= 0:  # the common case, exact without Decimal
+        return value * int(10**scale)
     try:
         d = Decimal(value)
     except InvalidOperation as exc:

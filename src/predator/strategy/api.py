@@ -32,6 +32,12 @@ class Sizing(msgspec.Struct, frozen=True):
     kind: str
     value: Decimal = Decimal(1)
 
+    @property
+    def units(self) -> Decimal | int:
+        """The size as given, an ``int`` when whole (the fast, exact path)."""
+        value = self.value
+        return int(value) if value == value.to_integral_value() else value
+
     @classmethod
     def parse(cls, text: str) -> Sizing:
         """Parse the CLI form; raise ``ValueError`` with the accepted forms."""
@@ -260,7 +266,7 @@ class Strategy:
         precision = ctx.instrument.size_precision
         if units is None and fraction is None:
             if ctx.sizing.kind == "units":
-                units = ctx.sizing.value
+                units = ctx.sizing.units
             else:
                 fraction = ctx.sizing.value
         if fraction is not None:
@@ -278,7 +284,7 @@ class Strategy:
             )
             return request.client_order_id if ctx.submit(request) else None
         assert units is not None
-        quantity = from_decimal(Decimal(units), precision, "floor")
+        quantity = from_decimal(units if type(units) is int else Decimal(units), precision, "floor")
         return self._submit_quantity(side, quantity, limit, stop, tif)
 
     def _submit_quantity(
