@@ -27,7 +27,8 @@ from pathlib import Path
 
 from predator.core.events import Event
 from predator.execution import OrderFilled
-from predator.ledger import Journal, JournalStore, MemoryStore, SqliteStore
+from predator.ledger import Journal, JournalStore, MemoryStore, PostgresStore, SqliteStore
+from predator.ledger.stores import Synchronous
 from predator.venue import Liquidity, Side
 
 DEFAULT_POSTGRES = os.environ.get(
@@ -94,19 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="predator-bench-journal-"))
     runs = 0
 
-    def sqlite_file(synchronous: str) -> Callable[[], JournalStore]:
+    def sqlite_file(synchronous: Synchronous) -> Callable[[], JournalStore]:
         def open_store() -> JournalStore:
             nonlocal runs
             runs += 1
-            return SqliteStore(workdir / f"run{runs}.sqlite", synchronous=synchronous)  # type: ignore[arg-type]
+            return SqliteStore(workdir / f"run{runs}.sqlite", synchronous=synchronous)
 
         return open_store
 
-    dropped: list[JournalStore] = []
+    dropped: list[PostgresStore] = []
 
     def postgres() -> JournalStore:
-        from predator.ledger import PostgresStore
-
         store = PostgresStore(args.postgres, journal=f"bench_{uuid.uuid4().hex[:12]}")
         dropped.append(PostgresStore(args.postgres, journal=store.journal))
         return store
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((name, len(chosen), None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
         finally:
             for store in dropped:
-                store.drop()  # type: ignore[attr-defined]
+                store.drop()
             dropped.clear()
     for path in workdir.iterdir():
         path.unlink()

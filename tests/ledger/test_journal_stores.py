@@ -629,6 +629,30 @@ def test_every_break_is_reported_in_sequence_order() -> None:
     assert found[1].problem.startswith("payload edited")
 
 
+def test_records_swapped_far_apart_are_named_once() -> None:
+    r = honest_records(session())
+    swapped = [r[0], r[4], r[2], r[3], r[1]]
+    rows = [(slot, *(x.ts, x.type, x.raw, x.chain)) for slot, x in enumerate(swapped, 1)]
+
+    assert verify_chain(rows) == [
+        ChainBreak(2, "reordered: the record stored at seq 5 belongs at seq 2")
+    ]
+
+
+def test_a_cut_off_tail_is_found_only_against_a_trusted_tail() -> None:
+    r = honest_records(session())
+    trusted = (r[-1].seq, r[-1].chain)  # e.g. the digest a run reported when it ended
+
+    assert verify_chain(r[:3]) == []  # a chain alone cannot know what came after it
+    assert verify_chain(r[:3], expected_tail=trusted) == [
+        ChainBreak(4, "missing: seq 4..5 not stored (the journal is cut off)")
+    ]
+    assert verify_chain(r, expected_tail=trusted) == []
+    assert verify_chain(r, expected_tail=(5, bytes(16))) == [
+        ChainBreak(5, "chain value differs from the trusted one for this seq")
+    ]
+
+
 # -- choosing a store by URL --------------------------------------------------------------
 def test_a_plain_path_opens_an_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"

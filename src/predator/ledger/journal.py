@@ -72,9 +72,12 @@ class ChainBreak(msgspec.Struct, frozen=True):
         return f"seq {self.seq}: {self.problem}"
 
 
+_blake2b = hashlib.blake2b
+
+
 def chain_next(previous: bytes, payload: bytes) -> bytes:
     """The chain value after ``payload``: blake2b-128 of the previous value and the payload."""
-    return hashlib.blake2b(previous + payload, digest_size=16).digest()
+    return _blake2b(previous + payload, digest_size=16).digest()
 
 
 class Journal:
@@ -84,6 +87,7 @@ class Journal:
     (see :func:`~predator.ledger.stores.open_store`) or ``store``. The chain and digest are
     computed the same way whatever the store. Appends are buffered and written
     ``batch_size`` at a time in one transaction (group commit); :meth:`flush` forces it.
+    The journal owns its store: :meth:`close` closes it.
 
     Example::
 
@@ -113,7 +117,7 @@ class Journal:
         """The SQLite file behind this journal, if there is one."""
         if isinstance(store, SqliteStore) and store.path != ":memory:":
             self.path = store.path
-        self._encoder = msgspec.json.Encoder()
+        self._encode = msgspec.json.Encoder().encode
         self._batch_size = batch_size
         self._pending: list[StoredRow] = []
         self._seq, self._chain = store.load_tail()
@@ -129,14 +133,16 @@ class Journal:
         """Append ``event``; returns its sequence number. Durable after the next flush."""
         if self._closed:
             raise JournalClosed("journal is closed")
-        payload = self._encoder.encode(event)
-        chain = hashlib.blake2b(self._chain + payload, digest_size=16).digest()
+        # The hot path of every simulation: encode, chain, buffer. Keep it this lean.
+        payload = self._encode(event)
+        chain = _blake2b(self._chain + payload, digest_size=16).digest()
         self._chain = chain
-        self._seq += 1
-        self._pending.append((self._seq, event.ts, type(event).__name__, payload, chain))
-        if len(self._pending) >= self._batch_size:
+        seq = self._seq = self._seq + 1
+        pending = self._pending
+        pending.append((seq, event.ts, type(event).__name__, payload, chain))
+        if len(pending) >= self._batch_size:
             self.flush()
-        return self._seq
+        return seq
 
     def flush(self) -> None:
         """Commit every pending record in one transaction (group commit).
