@@ -14,7 +14,7 @@ import msgspec
 __all__ = ["Command", "Event", "Message"]
 
 
-class Message(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+class Message(msgspec.Struct, frozen=True, tag=True, kw_only=True, gc=False):
     """Anything the :class:`~predator.core.bus.MessageBus` carries."""
 
 

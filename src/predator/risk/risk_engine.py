@@ -177,6 +177,7 @@ class RiskEngine:
         self.limits = limits or RiskLimits()
         self.kill_switch = kill_switch
         self.states: dict[str, TradingState] = {"global": TradingState.ACTIVE}
+        self._active_states = 1  # entries of ``states`` never changed from ACTIVE
         self.strategies: dict[str, StrategyRisk] = {}
         self._default_portfolio = portfolio
         self._seen_ids: set[str] = set()
@@ -221,8 +222,11 @@ class RiskEngine:
             raise ValueError(f"strategy {name!r} needs a portfolio (its capital pool)")
         record = StrategyRisk(name, engine or name, pool, breaker, protections)
         self.strategies[name] = record
-        self.states.setdefault(f"engine:{record.engine}", TradingState.ACTIVE)
-        self.states.setdefault(f"strategy:{name}", TradingState.ACTIVE)
+        for scope in (f"engine:{record.engine}", f"strategy:{name}"):
+            if scope not in self.states:
+                self.states[scope] = TradingState.ACTIVE
+                if self._active_states == len(self.states) - 1:
+                    self._active_states += 1
         return record
 
     def _strategy(self, name: str) -> StrategyRisk:
@@ -247,6 +251,7 @@ class RiskEngine:
         if state is previous:
             return
         self.states[scope] = state
+        self._active_states = -1  # the fast path is off for good once anything changed
         self._bus.publish(
             TradingStateChanged(
                 ts=self._clock.now_ns(),
@@ -264,9 +269,14 @@ class RiskEngine:
 
     def effective_state(self, strategy: str, engine: str, symbol: str) -> TradingState:
         """The most restrictive state among global, engine, strategy and instrument."""
+        states = self.states
+        if len(states) == self._active_states and states["global"] is TradingState.ACTIVE:
+            # Fast path: nothing has ever left ACTIVE (the count of scopes set ACTIVE
+            # by registration equals the map's size and none was changed since).
+            return TradingState.ACTIVE
         worst = TradingState.ACTIVE
         for scope in ("global", f"engine:{engine}", f"strategy:{strategy}", f"instrument:{symbol}"):
-            state = self.states.get(scope)
+            state = states.get(scope)
             if state is not None and _SEVERITY[state] > _SEVERITY[worst]:
                 worst = state
         return worst
