@@ -129,6 +129,16 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--journal", required=True, metavar="PATH", help="SQLite journal file")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     _add_journal_commands(commands)
+    pm = commands.add_parser(
+        "postmortem",
+        help="write a post-mortem (markdown + JSON) for every halt in a journal",
+        description="For each kill switch, breaker opening, halt, strategy failure or "
+        "protection lock: the chain of reasons, the timeline, state before and after, "
+        "and what resumed trading; plus an index.md.",
+    )
+    pm.add_argument("--journal", required=True, metavar="PATH", help="SQLite file or journal URL")
+    pm.add_argument("--out", required=True, metavar="DIR", help="directory for the reports")
+    pm.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -378,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_status(args)
         if args.command in ("audit", "journal"):
             return _run_journal_command(args)
+        if args.command == "postmortem":
+            return _run_postmortem(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -424,6 +436,36 @@ def _run_journal_command(args: argparse.Namespace) -> int:
     except JournalUnreadable as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(state.to_json()) if args.json else state.render())
+    return 0
+
+
+def _run_postmortem(args: argparse.Namespace) -> int:
+    from predator.validation import (
+        JournalUnreadable,
+        build_postmortems,
+        read_journal,
+        write_postmortems,
+    )
+
+    try:
+        records = read_journal(args.journal)
+    except JournalUnreadable as exc:
+        raise UserError(str(exc)) from None
+    reports = build_postmortems(records)
+    try:
+        paths = write_postmortems(records, args.out, reports=reports)
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write the post-mortems ({exc.strerror})") from None
+    if args.json:
+        incidents = [
+            {"seq": r.incident.seq, "type": r.incident.type, "summary": r.summary()}
+            for r in reports
+        ]
+        print(json.dumps({"out": args.out, "incidents": incidents, "index": str(paths[-1])}))
+    else:
+        for report in reports:
+            print(report.summary())
+        print(f"{len(reports)} post-mortems in {paths[-1]}")
     return 0
 
 

@@ -59,6 +59,7 @@ class ExecutionEngine:
         self._clock = clock
         self._client = client
         self.orders: dict[str, Order] = {}
+        self._open: dict[str, Order] = {}  # a superset of the open orders (pruned lazily)
         self.duplicate_fills = 0
         self.unmatched_reports = 0
         self.heartbeat_timeout_ns = heartbeat_timeout_ns
@@ -107,7 +108,10 @@ class ExecutionEngine:
 
     def open_orders(self) -> list[Order]:
         """Orders not yet in a terminal state, in submission order."""
-        return [order for order in self.orders.values() if order.is_open]
+        open_ = self._open
+        for client_order_id in [k for k, order in open_.items() if not order.is_open]:
+            del open_[client_order_id]  # settled since: drop lazily, keep the order
+        return list(open_.values())
 
     def _on_execute(self, command: ExecuteOrder) -> Order:
         request = command.request
@@ -127,6 +131,7 @@ class ExecutionEngine:
             return self._refuse(command, self.halted)
         order = Order(request, command.strategy)
         self.orders[request.client_order_id] = order
+        self._open[request.client_order_id] = order
         order.transition(OrderStatus.SUBMITTED)
         self._bus.publish(
             OrderSubmitted(

@@ -444,6 +444,7 @@ class Backtest:
                         closing.append(order_id)
             kernel.exchange.finalize(only=closing)
             kernel.curve.restate_last(kernel.total_equity())
+        kernel.reconciliation.check()  # the run ends reconciled with the venue
         if progress is not None:
             progress(total, total)
         warmup = max((int(slot.strategy.warmup) for slot in kernel.slots), default=0)

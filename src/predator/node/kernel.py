@@ -43,6 +43,7 @@ from predator.risk.protections import (
 from predator.risk.risk_engine import RiskDecision, RiskEngine, SubmitOrder
 from predator.strategy.api import Sizing, Strategy
 from predator.strategy.runner import StrategyRunner
+from predator.validation.reconciliation import Reconciliation
 from predator.venue.fees import CommissionModel
 from predator.venue.fill_model import BarFillModel
 from predator.venue.orders import OrderRequest, Side
@@ -108,6 +109,7 @@ class Kernel:
         journal: Journal,
         check_invariants: bool = True,
         profit_allocation: Sequence[AllocationRule] = (),
+        reconcile_interval_ns: int = 15 * 60 * 1_000_000_000,
     ) -> None:
         limits, breaker = risk.limits, risk.breaker
         self.settings = risk
@@ -220,6 +222,17 @@ class Kernel:
         self.balance_checks = 0
         if check_invariants:
             bus.subscribe(Event, self._check_invariants, where=_is_journaled)
+        # Last on every bar: it sees the venue's matching, our fills and new orders.
+        self.reconciliation = Reconciliation(
+            bus,
+            clock,
+            self.exchange,
+            self.execution,
+            self.portfolios,
+            self.kill_switch,
+            interval_ns=reconcile_interval_ns,
+        )
+        bus.subscribe(Bar, self._reconcile)
 
     # -- per bar ------------------------------------------------------------------------
     def _on_bar(self, bar: Bar) -> None:
@@ -249,6 +262,9 @@ class Kernel:
             self.kill_switch.check_loss(equity, bar.ts)
         if self._daily_loss_checks:
             self.kill_switch.check_daily_loss(equity, bar.ts)
+
+    def _reconcile(self, bar: Bar) -> None:
+        self.reconciliation.maybe_check(bar.ts)
 
     def feed_pnl(self) -> None:
         """Give the PnL tracker every trade closed so far (once each)."""
@@ -378,6 +394,11 @@ class Kernel:
             if self.risk.global_breaker is not None
             else None,
             "kill_switch_trips": self.kill_switch_trips,
+            "reconciliation": {
+                "checks": self.reconciliation.checks,
+                "corrections": len(self.reconciliation.corrections),
+                "mismatches": len(self.reconciliation.mismatches),
+            },
             "profile": self.settings.profile,
             "alerts": self.alerts.counts(),
             "trading_state": {k: v.value for k, v in sorted(self.risk.states.items())},

@@ -111,6 +111,8 @@ class PaperExchange:
         self._report: ReportSink = report or (lambda _report: None)
         self._venue_order_seq = 0
         self._trade_seq = 0
+        self.trade_log: list[VenueOrderFilled] = []
+        """Every fill this venue reported, in trade order (``trade_log[n - 1]`` is ``T<n>``)."""
         self.halted = False
 
     # -- accounts -----------------------------------------------------------------------
@@ -189,6 +191,26 @@ class PaperExchange:
     def open_orders(self) -> list[OrderRequest]:
         """Requests still resting, in arrival order."""
         return [resting.request for resting in self._orders]
+
+    def fills_since(self, trade_seq: int) -> list[VenueOrderFilled]:
+        """The fills after venue trade sequence ``trade_seq`` (0: all), in trade order.
+
+        Trade ``T<n>`` has sequence ``n``; a client that has seen up to ``n`` asks for
+        ``fills_since(n)``, as it would ask a real venue for its trades since an id.
+        """
+        if trade_seq < 0:
+            raise ValueError(f"trade_seq must be >= 0, got {trade_seq}")
+        return self.trade_log[trade_seq:]
+
+    @property
+    def trade_seq(self) -> int:
+        """Sequence number of the last trade (0 before the first)."""
+        return self._trade_seq
+
+    def account_snapshot(self, account: str = "main") -> tuple[int, dict[str, int]]:
+        """``(cash, positions)`` of ``account`` as the venue holds them (copies)."""
+        book = self.accounts[account]
+        return book.cash, dict(book.positions)
 
     # -- market data --------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
@@ -361,23 +383,24 @@ class PaperExchange:
         book.cash -= side * quantity * price * self._factors[symbol] + fee
         book.positions[symbol] = position + side * quantity
         self._trade_seq += 1
-        self._report(
-            VenueOrderFilled(
-                ts=self._clock.now_ns(),
-                client_order_id=request.client_order_id,
-                venue_order_id=resting.venue_order_id,
-                trade_id=f"T{self._trade_seq}",
-                account=book.name,
-                symbol=symbol,
-                side=side,
-                price=price,
-                quantity=quantity,
-                fee=fee,
-                liquidity=liquidity,
-                order_quantity=quantity,
-                leaves_quantity=0,
-            )
+        fill = VenueOrderFilled(
+            ts=self._clock.now_ns(),
+            client_order_id=request.client_order_id,
+            venue_order_id=resting.venue_order_id,
+            trade_id=f"T{self._trade_seq}",
+            account=book.name,
+            symbol=symbol,
+            side=side,
+            price=price,
+            quantity=quantity,
+            fee=fee,
+            liquidity=liquidity,
+            order_quantity=quantity,
+            leaves_quantity=0,
         )
+        # The venue's own record of every trade, queried by reconciliation and recovery.
+        self.trade_log.append(fill)
+        self._report(fill)
 
     @staticmethod
     def _money(instrument: Instrument, amount: Fraction | int) -> str:
