@@ -1,0 +1,349 @@
+"""Crash recovery: rebuild a fresh kernel from the durable journal, then ask the venue.
+
+A crash loses everything not yet durable: the unflushed journal tail and all in-memory
+state. The venue keeps running. Recovery, in two steps:
+
+1. :func:`load_durable` reads what the store holds, checks the chain, discards a torn
+   last record (a partial write: ``truncate_after``) and refuses any other break.
+2. :func:`recover` rebuilds a freshly built kernel (same config) from those records:
+   every journaled ``OrderFilled`` re-applied exactly once, directly to the portfolios
+   (not through the bus, so nothing is journaled twice), execution's orders with their
+   statuses and trade ids, the risk engine's pending orders. It re-connects the venue
+   that kept running to the new kernel, adopts the orders the venue knows whose
+   ``OrderSubmitted`` was lost (journaled as :class:`OrderAdopted`), and lets
+   :class:`~predator.validation.reconciliation.Reconciliation` apply the venue fills since
+   the last journaled venue trade exactly once (``FillRecovered`` journaled).
+
+Not yet restored: strategy internals (indicators, client-order-id counters), circuit
+breakers, protections, kill-switch state and the equity curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from predator.core.events import Event
+from predator.execution.order import (
+    InvalidTransition,
+    Order,
+    OrderFilled,
+    OrderStatus,
+)
+from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
+from predator.ledger.stores import JournalStore
+from predator.market.bar import Bar
+from predator.venue.orders import OrderRequest, VenueOrderFilled
+from predator.venue.paper_exchange import PaperExchange
+
+if TYPE_CHECKING:
+    from predator.node.kernel import Kernel
+
+__all__ = [
+    "DurableJournal",
+    "OrderAdopted",
+    "RecoveryRefused",
+    "RecoveryReport",
+    "load_durable",
+    "recover",
+]
+
+
+class RecoveryRefused(RuntimeError):
+    """The journal cannot be trusted (a break other than a torn last record)."""
+
+
+class OrderAdopted(Event, frozen=True, kw_only=True):
+    """An order the venue knows whose ``OrderSubmitted`` was lost with the journal tail.
+
+    ``venue_status`` is the venue's answer: ``open`` (resting) or ``filled`` (it has
+    trades in the venue log; the fills follow as ``FillRecovered``).
+    """
+
+    client_order_id: str
+    strategy: str
+    request: OrderRequest
+    venue_status: str
+    reason: str
+
+
+class DurableJournal(msgspec.Struct, frozen=True, kw_only=True):
+    """What survived a crash: the durable records and what was discarded from the tail."""
+
+    records: tuple[JournalRecord, ...]
+    durable_seq: int
+    """Sequence number of the last record kept (0 for an empty journal)."""
+    discarded_tail: tuple[int, ...] = ()
+    """Sequence numbers of torn records discarded (at most the last one)."""
+
+
+class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`recover` rebuilt, recovered and adopted, and whether it reconciled."""
+
+    durable_seq: int
+    discarded_tail: tuple[int, ...]
+    fills_replayed: int
+    """Journaled fills re-applied to the portfolios (each trade id once)."""
+    fills_recovered: int
+    """Venue fills missing from the journal, applied through reconciliation."""
+    adopted_orders: tuple[str, ...]
+    """Client order ids known to the venue whose ``OrderSubmitted`` was lost."""
+    venue_trade_seq: int
+    """The venue trade sequence recovery asked fills since."""
+    duplicate_fills: int = 0
+    """Journaled fills whose trade id was already applied (skipped)."""
+    mismatches: tuple[str, ...] = ()
+    """Unexplained differences left after recovery (each trips the kill switch)."""
+    reconciled: bool = False
+    """True when the rebuilt state matches the venue: trading may resume."""
+
+
+# -- step 1: what is durable ------------------------------------------------------------
+def load_durable(store: JournalStore) -> DurableJournal:
+    """The durable records of ``store``; a torn last record is truncated and reported.
+
+    Call it before opening the journal the recovered kernel appends to (a
+    :class:`~predator.ledger.journal.Journal` reads its tail when it opens). Raises
+    :class:`RecoveryRefused` on any other chain break: recovery never guesses.
+    """
+    rows = list(store.read())
+    breaks = verify_chain(rows)
+    discarded: list[int] = []
+    if breaks:
+        last_seq = rows[-1][0] if rows else 0
+        torn = breaks[-1]
+        if torn.seq == last_seq and torn.problem.startswith("torn") and len(breaks) == 1:
+            store.truncate_after(last_seq - 1)
+            discarded.append(last_seq)
+            rows = rows[:-1]
+        else:
+            found = "; ".join(str(b) for b in breaks[:3])
+            raise RecoveryRefused(f"journal fails its chain check, refusing to recover: {found}")
+    decode = msgspec.json.decode
+    records: list[JournalRecord] = []
+    for seq, ts, type_name, raw, chain in rows:
+        try:
+            payload = decode(raw)
+        except msgspec.DecodeError as exc:  # pragma: no cover - verify_chain reports it
+            raise JournalCorrupted(seq, f"payload does not decode ({exc})") from None
+        records.append(JournalRecord(seq, ts, type_name, payload, chain, raw))
+    durable = records[-1].seq if records else 0
+    return DurableJournal(
+        records=tuple(records), durable_seq=durable, discarded_tail=tuple(discarded)
+    )
+
+
+# -- step 2: rebuild ----------------------------------------------------------------------
+def _trade_number(trade_id: str) -> int | None:
+    """``n`` of a venue trade id ``T<n>`` (None for another format)."""
+    if trade_id.startswith("T") and trade_id[1:].isdigit():
+        return int(trade_id[1:])
+    return None
+
+
+def _move(order: Order, target: OrderStatus, seq: int) -> None:
+    try:
+        order.transition(target)
+    except InvalidTransition as exc:
+        raise RecoveryRefused(f"journal seq {seq}: {exc}") from None
+
+
+class _Rebuild:
+    """Replays durable records into a fresh kernel's execution, portfolios and risk."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.approved: dict[str, str] = {}
+        self.applied: set[str] = set()
+        self.fills = 0
+        self.duplicates = 0
+
+    def apply(self, record: JournalRecord) -> None:
+        payload: dict[str, Any] = record.payload
+        kind = record.type
+        if kind == "RiskDecision":
+            if payload.get("approved"):
+                self.approved[payload["client_order_id"]] = payload["strategy"]
+            return
+        orders = self.kernel.execution.orders
+        if kind == "OrderSubmitted":
+            request = msgspec.convert(payload["request"], OrderRequest)
+            order = Order(request, payload["strategy"])
+            _move(order, OrderStatus.SUBMITTED, record.seq)
+            orders[request.client_order_id] = order
+            return
+        order_ = orders.get(payload.get("client_order_id", ""))
+        if order_ is None:
+            return  # e.g. a refusal by a halted execution: no order was ever sent
+        if kind == "OrderAccepted":
+            if order_.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+                order_.venue_order_id = payload["venue_order_id"]
+                _move(order_, OrderStatus.ACCEPTED, record.seq)
+        elif kind == "OrderFilled":
+            self._fill(order_, msgspec.convert(payload, OrderFilled), record.seq)
+        elif kind == "OrderCanceled":
+            if order_.is_open:
+                _move(order_, OrderStatus.CANCELED, record.seq)
+        elif kind == "OrderRejected" and order_.is_open:
+            _move(order_, OrderStatus.REJECTED, record.seq)
+
+    def _fill(self, order: Order, fill: OrderFilled, seq: int) -> None:
+        if fill.trade_id in self.applied:
+            self.duplicates += 1
+            return
+        self.applied.add(fill.trade_id)
+        order.trade_ids.add(fill.trade_id)
+        order.filled_quantity += fill.quantity
+        order.fees += fill.fee
+        done = fill.leaves_quantity == 0
+        _move(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, seq)
+        for portfolio in self.kernel.portfolios.values():
+            portfolio.apply_fill(fill)  # directly: nothing is published, nothing re-journaled
+        self.fills += 1
+
+
+def _reconnect(kernel: Kernel, exchange: PaperExchange) -> None:
+    """Put the venue that kept running in place of the one the fresh kernel built.
+
+    The venue keeps its place in the bar delivery order (it sees each bar first), reports
+    to the new broker and reads the new kernel's clock. The kernel offers no public hook
+    for this, so the bus subscription and the venue's clock are replaced in place.
+    """
+    built = kernel.exchange
+    if built is exchange:
+        return
+    entries = kernel.bus._subscribers.get(Bar, [])
+    for index, (seq, handler, where) in enumerate(entries):
+        if handler == built.on_bar:
+            entries[index] = (seq, exchange.on_bar, where)
+            break
+    else:
+        raise RecoveryRefused("the fresh kernel's venue is not subscribed to bars")
+    kernel.bus._resolved.clear()
+    exchange._clock = kernel.clock
+    kernel.exchange = exchange
+    kernel.broker.exchange = exchange
+    exchange.connect(kernel.broker._on_report)
+    kernel.reconciliation._exchange = exchange
+
+
+def _strategy_for(kernel: Kernel, account: str) -> str:
+    for slot in kernel.slots:
+        if slot.account == account:
+            return slot.name
+    raise RecoveryRefused(f"the venue has an order for account {account!r}, no pool trades it")
+
+
+def _adopt(
+    kernel: Kernel, exchange: PaperExchange, missing: Sequence[VenueOrderFilled]
+) -> list[str]:
+    """Adopt venue orders (resting, or with fills we lack) that execution never saw."""
+    orders = kernel.execution.orders
+    adopted: list[str] = []
+    found: dict[str, tuple[OrderRequest, str]] = {}
+    for request in exchange.open_orders():
+        if request.client_order_id not in orders:
+            found.setdefault(request.client_order_id, (request, "open"))
+    for fill in missing:
+        if fill.client_order_id not in orders and fill.client_order_id not in found:
+            request = OrderRequest(
+                client_order_id=fill.client_order_id,
+                symbol=fill.symbol,
+                side=fill.side,
+                quantity=fill.order_quantity,
+                account=fill.account,
+            )
+            found[fill.client_order_id] = (request, "filled")
+    for client_order_id, (request, venue_status) in found.items():
+        strategy = _strategy_for(kernel, request.account)
+        kernel.bus.publish(
+            OrderAdopted(
+                ts=kernel.clock.now_ns(),
+                client_order_id=client_order_id,
+                strategy=strategy,
+                request=request,
+                venue_status=venue_status,
+                reason="known to the venue; its OrderSubmitted was lost in the crash",
+            )
+        )
+        order = Order(request, strategy)
+        order.transition(OrderStatus.SUBMITTED)
+        if venue_status == "open":
+            order.transition(OrderStatus.ACCEPTED)
+        orders[client_order_id] = order
+        adopted.append(client_order_id)
+    return adopted
+
+
+def _restore_open_orders(kernel: Kernel, approved: dict[str, str]) -> None:
+    """Execution's open set and the risk engine's pending exposure, from the orders."""
+    execution, risk = kernel.execution, kernel.risk
+    for client_order_id, order in execution.orders.items():
+        risk._seen_ids.add(client_order_id)
+        if not order.is_open:
+            continue
+        execution._open[client_order_id] = order
+        strategy = approved.get(client_order_id, order.strategy)
+        risk._pending[client_order_id] = (strategy, order.request)
+        if order.filled_quantity:
+            risk._pending_filled[client_order_id] = order.filled_quantity
+    for name, record in risk.strategies.items():
+        record.trades_seen = len(kernel.portfolios[name].closed_trades)
+
+
+def _asked_since(applied: Iterable[str]) -> int:
+    """The venue sequence to ask fills since: the highest ``T<n>`` applied, or before a gap."""
+    numbers = sorted(n for n in map(_trade_number, applied) if n is not None)
+    for expected, number in enumerate(numbers, 1):
+        if number != expected:
+            return expected - 1  # a journaled gap: ask from it (applied ones are skipped)
+    return numbers[-1] if numbers else 0
+
+
+def recover(
+    records: DurableJournal | Iterable[JournalRecord],
+    *,
+    exchange: PaperExchange,
+    kernel: Kernel,
+) -> RecoveryReport:
+    """Rebuild ``kernel`` (freshly built, same config) from durable records and the venue.
+
+    ``exchange`` is the venue that kept running after the crash; it replaces the one the
+    fresh kernel built. Set ``kernel.clock`` to the recovery time first: corrections are
+    stamped with it. Returns the report; ``reconciled`` says whether trading may resume
+    (otherwise reconciliation has tripped the global kill switch).
+    """
+    if isinstance(records, DurableJournal):
+        durable = records
+    else:
+        listed = tuple(records)
+        durable = DurableJournal(records=listed, durable_seq=listed[-1].seq if listed else 0)
+    rebuild = _Rebuild(kernel)
+    for record in durable.records:
+        rebuild.apply(record)
+    for portfolio in kernel.portfolios.values():
+        portfolio.check_balance_equation()
+    _reconnect(kernel, exchange)
+    since = _asked_since(rebuild.applied)
+    missing = [f for f in exchange.fills_since(since) if f.trade_id not in rebuild.applied]
+    adopted = _adopt(kernel, exchange, missing)
+    _restore_open_orders(kernel, rebuild.approved)
+    reconciliation = kernel.reconciliation
+    reconciliation.venue_trade_seq = since
+    reconciliation._venue_trade_ids.update(rebuild.applied)
+    result = reconciliation.check()
+    return RecoveryReport(
+        durable_seq=durable.durable_seq,
+        discarded_tail=durable.discarded_tail,
+        fills_replayed=rebuild.fills,
+        fills_recovered=len(result.corrections),
+        adopted_orders=tuple(adopted),
+        venue_trade_seq=since,
+        duplicate_fills=rebuild.duplicates,
+        mismatches=tuple(
+            f"{d.kind} {d.subject}: ours {d.ours}, venue {d.venue}" for d in result.mismatches
+        ),
+        reconciled=not result.mismatches,
+    )
