@@ -13,14 +13,28 @@ from predator.node.backtest import (
     SafetyStatusReported,
     StrategySpec,
 )
+from predator.node.recovery import (
+    DurableJournal,
+    OrderAdopted,
+    RecoveryRefused,
+    RecoveryReport,
+    load_durable,
+    recover,
+)
 
 __all__ = [
     "Backtest",
     "BacktestConfig",
     "BacktestError",
     "BacktestResult",
+    "DurableJournal",
+    "OrderAdopted",
+    "RecoveryRefused",
+    "RecoveryReport",
     "RunCompleted",
     "RunStarted",
     "SafetyStatusReported",
     "StrategySpec",
+    "load_durable",
+    "recover",
 ]

@@ -1,4 +1,4 @@
-"""Crash recovery on a real kernel driven by real GOOG daily bars.
+"""Crash recovery (predator.node.recovery) on a real kernel driven by real GOOG daily bars.
 
 A node journaling to a file with a small group-commit batch is crashed (the unflushed
 tail and all memory are lost) while the venue keeps matching; a fresh kernel recovers
@@ -24,15 +24,15 @@ from predator.market.bar import Bar
 from predator.node import BacktestConfig
 from predator.node.backtest import _build_kernel
 from predator.node.kernel import Kernel
-from predator.testkit import shared_data_dir
-from predator.validation import (
-    FillRecovered,
+from predator.node.recovery import (
     OrderAdopted,
     RecoveryRefused,
     RecoveryReport,
     load_durable,
     recover,
 )
+from predator.testkit import shared_data_dir
+from predator.validation import FillRecovered
 from predator.venue.paper_exchange import PaperExchange
 
 GOOG = "backtesting_py_GOOG_daily_2004-2013.csv"
