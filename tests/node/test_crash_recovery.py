@@ -101,10 +101,12 @@ def restart(crashed: Crashed) -> tuple[Kernel, RecoveryReport, list[Event]]:
     durable = load_durable(store)
     store.close()
     journal = Journal(crashed.path, batch_size=BATCH)
-    kernel = _build_kernel(goog(), config(), journal)
+    kernel = _build_kernel(goog(), config(), journal, exchange=crashed.exchange)
     events: list[Event] = []
     kernel.bus.subscribe(Event, events.append)
-    kernel.clock.set(crashed.exchange._last_bar["GOOG"].ts)
+    last = crashed.exchange.last_bar("GOOG")
+    assert last is not None
+    kernel.clock.set(last.ts)
     report = recover(durable, exchange=crashed.exchange, kernel=kernel)
     journal.flush()
     return kernel, report, events

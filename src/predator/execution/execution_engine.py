@@ -106,6 +106,12 @@ class ExecutionEngine:
         )
         return order
 
+    def restore(self, order: Order) -> None:
+        """Take back an order rebuilt from the journal or the venue after a restart."""
+        self.orders[order.client_order_id] = order
+        if order.is_open:
+            self._open[order.client_order_id] = order
+
     def open_orders(self) -> list[Order]:
         """Orders not yet in a terminal state, in submission order."""
         open_ = self._open

@@ -36,6 +36,7 @@ from predator.strategy.api import Sizing
 from predator.strategy.registry import build_strategy
 from predator.venue.fees import CommissionModel
 from predator.venue.fill_model import BarFillModel, FillMode
+from predator.venue.paper_exchange import PaperExchange
 
 __all__ = [
     "Backtest",
@@ -218,8 +219,16 @@ def _decimal(
     return value
 
 
-def _build_kernel(feed: BarFeed, config: BacktestConfig, journal: Journal) -> Kernel:
-    """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early)."""
+def _build_kernel(
+    feed: BarFeed,
+    config: BacktestConfig,
+    journal: Journal,
+    exchange: PaperExchange | None = None,
+) -> Kernel:
+    """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early).
+
+    ``exchange``: a venue that outlived a crashed node, for recovery.
+    """
     instrument = feed.instrument
     money_p = instrument.money_precision
     cash_value = _decimal("cash", config.cash, minimum=Decimal(0), strict=True)
@@ -275,6 +284,7 @@ def _build_kernel(feed: BarFeed, config: BacktestConfig, journal: Journal) -> Ke
         journal=journal,
         check_invariants=config.check_invariants,
         profit_allocation=rules,
+        exchange=exchange,
     )
 
 

@@ -110,6 +110,7 @@ class Kernel:
         check_invariants: bool = True,
         profit_allocation: Sequence[AllocationRule] = (),
         reconcile_interval_ns: int = 15 * 60 * 1_000_000_000,
+        exchange: PaperExchange | None = None,
     ) -> None:
         limits, breaker = risk.limits, risk.breaker
         self.settings = risk
@@ -124,16 +125,22 @@ class Kernel:
         self.ledger = Ledger(instrument.quote_currency, instrument.money_precision)
         self.slots = list(slots)
         main = self.slots[0]
-        self.exchange = PaperExchange(
-            clock=clock,
-            instruments=[instrument],
-            cash=main.capital if main.account == "main" else 0,
-            commission=commission,
-            fill_model=fill_model,
-        )
-        for slot in self.slots:
-            if slot.account != "main":
-                self.exchange.open_account(slot.account, slot.capital)
+        if exchange is not None:
+            # A venue that outlived a crashed node: it keeps its accounts and orders and
+            # from now on reads this kernel's clock.
+            self.exchange = exchange
+            exchange.use_clock(clock)
+        else:
+            self.exchange = PaperExchange(
+                clock=clock,
+                instruments=[instrument],
+                cash=main.capital if main.account == "main" else 0,
+                commission=commission,
+                fill_model=fill_model,
+            )
+            for slot in self.slots:
+                if slot.account != "main":
+                    self.exchange.open_account(slot.account, slot.capital)
         # Subscription order is delivery order: the venue sees a bar first, then the
         # portfolios' fills, the risk engine, the equity curve, and last the strategies.
         bus.subscribe(Bar, self.exchange.on_bar)

@@ -34,7 +34,6 @@ from predator.execution.order import (
 )
 from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
 from predator.ledger.stores import JournalStore
-from predator.market.bar import Bar
 from predator.venue.orders import OrderRequest, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
 
@@ -204,29 +203,12 @@ class _Rebuild:
         self.fills += 1
 
 
-def _reconnect(kernel: Kernel, exchange: PaperExchange) -> None:
-    """Put the venue that kept running in place of the one the fresh kernel built.
-
-    The venue keeps its place in the bar delivery order (it sees each bar first), reports
-    to the new broker and reads the new kernel's clock. The kernel offers no public hook
-    for this, so the bus subscription and the venue's clock are replaced in place.
-    """
-    built = kernel.exchange
-    if built is exchange:
-        return
-    entries = kernel.bus._subscribers.get(Bar, [])
-    for index, (seq, handler, where) in enumerate(entries):
-        if handler == built.on_bar:
-            entries[index] = (seq, exchange.on_bar, where)
-            break
-    else:
-        raise RecoveryRefused("the fresh kernel's venue is not subscribed to bars")
-    kernel.bus._resolved.clear()
-    exchange._clock = kernel.clock
-    kernel.exchange = exchange
-    kernel.broker.exchange = exchange
-    exchange.connect(kernel.broker._on_report)
-    kernel.reconciliation._exchange = exchange
+def _check_venue(kernel: Kernel, exchange: PaperExchange) -> None:
+    """The fresh kernel must be built around the venue that kept running."""
+    if kernel.exchange is not exchange:
+        raise RecoveryRefused(
+            "build the recovering kernel with the surviving venue (Kernel(exchange=...))"
+        )
 
 
 def _strategy_for(kernel: Kernel, account: str) -> str:
@@ -280,15 +262,12 @@ def _adopt(
 def _restore_open_orders(kernel: Kernel, approved: dict[str, str]) -> None:
     """Execution's open set and the risk engine's pending exposure, from the orders."""
     execution, risk = kernel.execution, kernel.risk
-    for client_order_id, order in execution.orders.items():
-        risk._seen_ids.add(client_order_id)
-        if not order.is_open:
-            continue
-        execution._open[client_order_id] = order
+    for client_order_id, order in list(execution.orders.items()):
+        execution.restore(order)
         strategy = approved.get(client_order_id, order.strategy)
-        risk._pending[client_order_id] = (strategy, order.request)
-        if order.filled_quantity:
-            risk._pending_filled[client_order_id] = order.filled_quantity
+        risk.restore_order(
+            strategy, order.request, open_=order.is_open, filled=order.filled_quantity
+        )
     for name, record in risk.strategies.items():
         record.trades_seen = len(kernel.portfolios[name].closed_trades)
 
@@ -325,14 +304,13 @@ def recover(
         rebuild.apply(record)
     for portfolio in kernel.portfolios.values():
         portfolio.check_balance_equation()
-    _reconnect(kernel, exchange)
+    _check_venue(kernel, exchange)
     since = _asked_since(rebuild.applied)
     missing = [f for f in exchange.fills_since(since) if f.trade_id not in rebuild.applied]
     adopted = _adopt(kernel, exchange, missing)
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
-    reconciliation.venue_trade_seq = since
-    reconciliation._venue_trade_ids.update(rebuild.applied)
+    reconciliation.resume_from(since, rebuild.applied)
     result = reconciliation.check()
     return RecoveryReport(
         durable_seq=durable.durable_seq,

@@ -617,6 +617,17 @@ class RiskEngine:
         self._pending.pop(client_order_id, None)
         self._pending_filled.pop(client_order_id, None)
 
+    def restore_order(
+        self, strategy: str, request: OrderRequest, *, open_: bool, filled: int = 0
+    ) -> None:
+        """Take back an order after a restart: its id is used; if open, it still counts."""
+        client_order_id = request.client_order_id
+        self._seen_ids.add(client_order_id)
+        if open_:
+            self._pending[client_order_id] = (strategy, request)
+            if filled:
+                self._pending_filled[client_order_id] = filled
+
     def pending_orders(self) -> Iterable[str]:
         """Client order ids approved and not yet resolved (their exposure counts)."""
         return list(self._pending)

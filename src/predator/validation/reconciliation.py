@@ -9,7 +9,7 @@ never overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import msgspec
@@ -154,6 +154,12 @@ class Reconciliation:
         self._venue_trade_ids: set[str] = set()
         self._applied_unchecked: list[OrderFilled] = []
         bus.subscribe(OrderFilled, self._applied_unchecked.append)
+
+    def resume_from(self, venue_trade_seq: int, applied_trade_ids: Iterable[str]) -> None:
+        """After a restart: venue trades up to ``venue_trade_seq`` are accounted for, and
+        ``applied_trade_ids`` (from the journal) are known venue trades."""
+        self.venue_trade_seq = venue_trade_seq
+        self._venue_trade_ids.update(applied_trade_ids)
 
     # -- scheduling ---------------------------------------------------------------------
     def maybe_check(self, now: int) -> ReconciliationReport | None:

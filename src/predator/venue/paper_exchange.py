@@ -139,6 +139,10 @@ class PaperExchange:
         return self.accounts["main"].positions
 
     # -- wiring -----------------------------------------------------------------------
+    def use_clock(self, clock: Clock) -> None:
+        """Read time from ``clock`` from now on (a restarted node's simulation clock)."""
+        self._clock = clock
+
     def connect(self, report: ReportSink) -> None:
         """Send every report to ``report`` (the venue client)."""
         self._report = report
@@ -238,6 +242,10 @@ class PaperExchange:
             self._marks[symbol] = bar.close
 
     # -- account ----------------------------------------------------------------------
+    def last_bar(self, symbol: str) -> Bar | None:
+        """The last bar the venue matched for ``symbol``."""
+        return self._last_bar.get(symbol)
+
     def mark(self, symbol: str) -> int | None:
         """The last price the venue knows for ``symbol``."""
         return self._marks.get(symbol)
