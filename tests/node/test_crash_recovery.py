@@ -181,6 +181,18 @@ def test_an_order_whose_submission_was_lost_is_adopted_from_the_venue(tmp_path: 
     types = [row[2] for row in store.read(report.durable_seq + 1)]
     store.close()
     assert types.index("OrderAdopted") < types.index("FillRecovered")
+    # The audit accepts an adoption as the explanation of the decision and submission
+    # lost with the tail: the recovered journal has no coverage, chain or fill findings.
+    from predator.ledger import Journal as _Journal
+    from predator.validation import audit
+
+    journal = _Journal(crashed.path)
+    findings = audit(journal.records()).findings
+    journal.close()
+    blocking = [
+        f for f in findings if f.check in ("coverage", "chain", "sequence", "duplicate_fill")
+    ]
+    assert blocking == []
 
 
 def test_a_torn_last_record_is_discarded_and_reported(tmp_path: Path) -> None:

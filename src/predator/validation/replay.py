@@ -472,6 +472,22 @@ class JournalReplayer:
         order.side = int(request["side"])
         self._transition(seq, order, OrderStatus.SUBMITTED, "OrderSubmitted")
 
+    def _order_adopted(self, seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
+        """A venue order adopted at recovery: its decision and submission were journaled
+        only in the tail the crash lost, so the adoption stands for both."""
+        coid = str(payload["client_order_id"])
+        self.decisions[coid] = True
+        request: Mapping[str, Any] = payload["request"]
+        order = self.orders.get(coid)
+        if order is None:
+            order = self.orders[coid] = _Order(coid, str(payload["strategy"]), seq)
+        order.account = str(request.get("account", "main"))
+        order.symbol = str(request["symbol"])
+        order.side = int(request["side"])
+        self._transition(seq, order, OrderStatus.SUBMITTED, "OrderAdopted")
+        if payload.get("venue_status") == "open":
+            self._transition(seq, order, OrderStatus.ACCEPTED, "OrderAdopted")
+
     def _known(self, seq: int, payload: Mapping[str, Any], event: str) -> _Order | None:
         coid = str(payload["client_order_id"])
         order = self.orders.get(coid)
@@ -723,6 +739,7 @@ _HANDLERS: dict[str, _Handler] = {
     "RunStarted": JournalReplayer._run_started,
     "RiskDecision": JournalReplayer._risk_decision,
     "OrderSubmitted": JournalReplayer._order_submitted,
+    "OrderAdopted": JournalReplayer._order_adopted,
     "OrderAccepted": JournalReplayer._order_accepted,
     "OrderRejected": JournalReplayer._order_rejected,
     "OrderCanceled": JournalReplayer._order_canceled,
