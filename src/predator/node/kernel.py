@@ -62,7 +62,9 @@ class StrategySlot(msgspec.Struct, kw_only=True):
     capital: int
 
 
-def _protections(risk: RiskSettings, capital: int, bus: MessageBus) -> Protections:
+def _protections(
+    risk: RiskSettings, capital: int, bus: MessageBus, money_precision: int
+) -> Protections:
     """The configured protections of one strategy (its pool's capital sizes money rules)."""
     cfg = risk.config.protections
     return Protections(
@@ -86,6 +88,7 @@ def _protections(risk: RiskSettings, capital: int, bus: MessageBus) -> Protectio
             ),
         ],
         publish=bus.publish,
+        money_precision=money_precision,
     )
 
 
@@ -176,7 +179,7 @@ class Kernel:
             self.breakers[slot.name] = breaker_
             protections = None
             if risk.protections_enabled:
-                protections = _protections(risk, slot.capital, bus)
+                protections = _protections(risk, slot.capital, bus, instrument.money_precision)
                 self.protections[slot.name] = protections
             self.risk.register_strategy(
                 slot.name,

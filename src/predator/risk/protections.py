@@ -59,6 +59,14 @@ class Protection:
     again on the same old trades; a rule that trips again while locked extends the lock.
     """
 
+    money_precision: int | None = None
+    """Decimals of the money unit, so reasons show amounts (set by :class:`Protections`)."""
+
+    def _money(self, units: int) -> str:
+        if self.money_precision is None:
+            return str(units)
+        return f"{Decimal(units).scaleb(-self.money_precision).normalize():f}"
+
     def __init__(self, stop_duration_ns: int, *, name: str) -> None:
         _require_positive("stop_duration_ns", stop_duration_ns)
         self.name = name
@@ -143,7 +151,8 @@ class MaxDrawdownProtection(Protection):
         peaks.append((ts, equity))
         return self._start_lock(
             ts,
-            f"drawdown {_percent(drawdown)} from peak {peak} to {equity} above "
+            f"drawdown {_percent(drawdown)} from peak {self._money(peak)} to"
+            f" {self._money(equity)} above "
             f"{_percent(self.max_drawdown)} within {_seconds(self.lookback_ns)}",
         )
 
@@ -195,7 +204,7 @@ class CooldownPeriod(Protection):
             return None
         return self._start_lock(
             trade.exit_ts,
-            f"losing trade on {trade.symbol} (pnl {trade.pnl}): "
+            f"losing trade on {trade.symbol} (pnl {self._money(trade.pnl)}): "
             f"cooling down {_seconds(self.stop_duration_ns)}",
         )
 
@@ -238,8 +247,8 @@ class LowProfitLock(Protection):
         self._trades.clear()
         return self._start_lock(
             now,
-            f"{len(recent)} trades within {_seconds(self.lookback_ns)} made {profit}, "
-            f"below the required {self.required_profit}",
+            f"{len(recent)} trades within {_seconds(self.lookback_ns)} made"
+            f" {self._money(profit)}, below the required {self._money(self.required_profit)}",
         )
 
 
@@ -256,9 +265,13 @@ class Protections:
         protections: Iterable[Protection] = (),
         *,
         publish: Callable[[Event], None] | None = None,
+        money_precision: int | None = None,
     ) -> None:
         self.items: list[Protection] = list(protections)
         self._publish = publish
+        if money_precision is not None:
+            for protection in self.items:
+                protection.money_precision = money_precision
 
     def append(self, protection: Protection) -> None:
         """Add ``protection`` to the ones asked."""
