@@ -22,7 +22,7 @@ from predator.ledger.stores import SqliteStore
 from predator.market import BarFeed, load_bars
 from predator.market.bar import Bar
 from predator.node import BacktestConfig
-from predator.node.backtest import _build_kernel
+from predator.node.backtest import _announce_run, _build_kernel
 from predator.node.kernel import Kernel
 from predator.node.recovery import (
     OrderAdopted,
@@ -69,6 +69,7 @@ def run_and_crash(path: Path, crash_after: int, *, until_submit_lost: bool = Fal
     """
     journal = Journal(path, batch_size=BATCH)
     kernel = _build_kernel(goog(), config(), journal)
+    _announce_run(kernel, goog(), config(), journal)  # a node's journal starts with it
     submitted_at: list[int] = []
     kernel.bus.subscribe(OrderSubmitted, lambda _e: submitted_at.append(journal.last_seq))
     for runner in kernel.runners.values():
@@ -235,3 +236,28 @@ def test_recovery_replays_without_journaling_again(tmp_path: Path) -> None:
     replayed = [e for e in events if isinstance(e, OrderFilled)]
     assert len(replayed) == report.fills_recovered  # replayed fills never hit the bus
     assert kernel.journal.last_seq >= report.durable_seq
+
+
+def test_a_journal_that_fails_the_audit_is_refused_not_guessed(tmp_path: Path) -> None:
+    """Chain intact but a risk decision missing: recovery stops and says why."""
+    from predator.ledger.journal import GENESIS, chain_next
+    from predator.node.recovery import RecoveryRefused as Refused
+
+    path = tmp_path / "journal.db"
+    crashed = run_and_crash(path, 300)
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT seq, ts, type, payload FROM events ORDER BY seq").fetchall()
+    victim = next(i for i, row in enumerate(rows) if row[2] == "RiskDecision")
+    kept = rows[:victim] + rows[victim + 1 :]
+    chain = GENESIS
+    rebuilt = []
+    for seq, (_old, ts, kind, payload) in enumerate(kept, 1):
+        chain = chain_next(chain, payload)
+        rebuilt.append((seq, ts, kind, payload, chain))
+    with db:  # a forger who recomputes the chain: only the audit can tell
+        db.execute("DELETE FROM events")
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rebuilt)
+    db.close()
+
+    with pytest.raises(Refused, match=r"fails the audit.*coverage"):
+        restart(crashed)

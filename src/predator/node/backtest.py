@@ -332,6 +332,37 @@ def _slots(config: BacktestConfig, cash: int) -> list[StrategySlot]:
     return slots
 
 
+def _announce_run(kernel: Kernel, feed: BarFeed, config: BacktestConfig, journal: Journal) -> None:
+    """Journal what the run is a function of (``RunStarted``, the journal's first event)."""
+    instrument, clock, bus = kernel.instrument, kernel.clock, kernel.bus
+    journal.set_meta("format", "predator-journal/1")
+    recorded = msgspec.structs.replace(
+        config,
+        journal=None,
+        params={},
+        strategies=tuple(
+            StrategySpec(
+                strategy=config.strategy_specs()[i].strategy,
+                params=_strategy_parameters(slot.strategy),
+                allocation=str(Fraction(slot.capital, kernel.initial_capital())),
+                engine=slot.engine,
+                name=slot.name,
+            )
+            for i, slot in enumerate(kernel.slots)
+        ),
+    )
+    bus.publish(
+        RunStarted(
+            ts=clock.now_ns(),
+            config=msgspec.to_builtins(recorded),
+            data_sha256=_file_sha256(feed.path),
+            data_format=feed.format,
+            bars=len(feed),
+            instrument=instrument,
+        )
+    )
+
+
 def _strategy_parameters(strategy: Any) -> dict[str, Any]:
     """A strategy's effective parameters (after defaults and type conversion)."""
     return {name: getattr(strategy, name) for name in sorted(type(strategy).parameters)}
@@ -399,32 +430,7 @@ class Backtest:
         kernel = _build_kernel(feed, config, journal)
         instrument = kernel.instrument
         clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
-        journal.set_meta("format", "predator-journal/1")
-        recorded = msgspec.structs.replace(
-            config,
-            journal=None,
-            params={},
-            strategies=tuple(
-                StrategySpec(
-                    strategy=config.strategy_specs()[i].strategy,
-                    params=_strategy_parameters(slot.strategy),
-                    allocation=str(Fraction(slot.capital, kernel.initial_capital())),
-                    engine=slot.engine,
-                    name=slot.name,
-                )
-                for i, slot in enumerate(kernel.slots)
-            ),
-        )
-        bus.publish(
-            RunStarted(
-                ts=clock.now_ns(),
-                config=msgspec.to_builtins(recorded),
-                data_sha256=_file_sha256(feed.path),
-                data_format=feed.format,
-                bars=len(feed),
-                instrument=instrument,
-            )
-        )
+        _announce_run(kernel, feed, config, journal)
         for runner in kernel.runners.values():
             runner.start()
         total = len(feed)

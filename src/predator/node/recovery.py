@@ -34,6 +34,7 @@ from predator.execution.order import (
 )
 from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
 from predator.ledger.stores import JournalStore
+from predator.validation.audit import audit
 from predator.venue.orders import OrderRequest, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
 
@@ -281,6 +282,23 @@ def _asked_since(applied: Iterable[str]) -> int:
     return numbers[-1] if numbers else 0
 
 
+def _refuse_unaudited(records: Sequence[JournalRecord]) -> None:
+    """The node never trades on a journal that fails the audit: it stops and says why."""
+    # A crashed journal has no RunCompleted: that one finding is its nature, not damage.
+    findings = [
+        finding
+        for finding in audit(records).findings
+        if not (finding.check == "complete" and "incomplete" in finding.message)
+    ]
+    if findings:
+        first = findings[0]
+        raise RecoveryRefused(
+            f"the journal fails the audit ({len(findings)} findings; first at seq "
+            f"{first.seq}: {first.check}: {first.message}); run `predator audit` and "
+            "resolve it before trading"
+        )
+
+
 def recover(
     records: DurableJournal | Iterable[JournalRecord],
     *,
@@ -299,6 +317,7 @@ def recover(
     else:
         listed = tuple(records)
         durable = DurableJournal(records=listed, durable_seq=listed[-1].seq if listed else 0)
+    _refuse_unaudited(durable.records)
     rebuild = _Rebuild(kernel)
     for record in durable.records:
         rebuild.apply(record)
