@@ -24,6 +24,7 @@ from predator.risk.risk_engine import SubmitOrder
 from predator.testkit import shared_data_dir
 from predator.validation.reconciliation import (
     FillRecovered,
+    OrderOutcomeRecovered,
     Reconciliation,
     ReconciliationCompleted,
     ReconciliationMismatch,
@@ -218,7 +219,7 @@ def test_a_venue_fill_for_an_order_we_never_sent_halts() -> None:
     assert "ghost-1" not in node.kernel.execution.orders
 
 
-def test_an_order_open_here_but_closed_at_the_venue_halts() -> None:
+def test_a_lost_cancel_is_resolved_by_the_venues_answer_exactly_once() -> None:
     node = Node()
     node.play(60)
     request = OrderRequest(
@@ -236,11 +237,34 @@ def test_an_order_open_here_but_closed_at_the_venue_halts() -> None:
     exchange = node.kernel.exchange
     exchange.connect(lambda _report: None)  # the cancel report is lost on the way
     assert exchange.cancel("resting-1")
+    exchange.connect(node.kernel.bus.publish)  # the line is back (as the broker does)
+
+    report = node.recon.check()
+
+    assert report.clean, report.mismatches
+    assert node.kernel.execution.orders["resting-1"].status.value == "canceled"
+    assert [e.client_order_id for e in node.of(OrderOutcomeRecovered)] == ["resting-1"]
+    assert node.recon.check().clean
+    assert len(node.of(OrderOutcomeRecovered)) == 1  # never twice
+    assert not node.kernel.kill_switch.is_tripped("global")
+
+
+def test_an_order_open_here_that_the_venue_never_saw_halts() -> None:
+    from predator.execution.order import Order, OrderStatus
+
+    node = Node()
+    node.play(60)
+    ghost = Order(
+        OrderRequest(client_order_id="ghost-1", symbol="GOOG", side=Side.BUY, quantity=1),
+        next(iter(node.kernel.runners)),
+    )
+    ghost.transition(OrderStatus.SUBMITTED)
+    node.kernel.execution.restore(ghost)
 
     report = node.recon.check()
 
     assert [(d.kind, d.subject) for d in report.mismatches] == [
-        ("open_order_missing_at_venue", "resting-1")
+        ("open_order_missing_at_venue", "ghost-1")
     ]
-    assert node.kernel.execution.orders["resting-1"].is_open  # left as we knew it
+    assert node.kernel.execution.orders["ghost-1"].is_open  # left as we knew it, never guessed
     assert node.kernel.kill_switch.is_tripped("global")

@@ -21,13 +21,20 @@ from predator.execution.execution_engine import ExecutionEngine
 from predator.execution.order import OrderFilled
 from predator.portfolio.portfolio import Portfolio
 from predator.risk.emergency_stop import EmergencyStop, KillScope, KillTrigger
-from predator.venue.orders import Liquidity, Side, VenueOrderFilled
+from predator.venue.orders import (
+    Liquidity,
+    Side,
+    VenueOrderCanceled,
+    VenueOrderFilled,
+    VenueOrderRejected,
+)
 from predator.venue.paper_exchange import PaperExchange
 
 __all__ = [
     "DEFAULT_INTERVAL_NS",
     "Discrepancy",
     "FillRecovered",
+    "OrderOutcomeRecovered",
     "Reconciliation",
     "ReconciliationCompleted",
     "ReconciliationMismatch",
@@ -51,6 +58,15 @@ class Discrepancy(msgspec.Struct, frozen=True, kw_only=True):
     ours: str
     venue: str
     detail: str = ""
+
+
+class OrderOutcomeRecovered(Event, frozen=True, kw_only=True):
+    """The venue's final answer on an order (cancel, expiry, rejection) that we had lost,
+    re-delivered once: the journaled correction before the order event it causes."""
+
+    client_order_id: str
+    outcome: str
+    reason: str
 
 
 class FillRecovered(Event, frozen=True, kw_only=True):
@@ -149,6 +165,7 @@ class Reconciliation:
         """Venue trades checked so far (the next check asks for fills since it)."""
         self.next_check_ts: int | None = None
         self.checks = 0
+        self.outcomes_recovered = 0
         self.corrections: list[FillRecovered] = []
         self.mismatches: list[Discrepancy] = []
         self._venue_trade_ids: set[str] = set()
@@ -191,7 +208,7 @@ class Reconciliation:
         corrections = self._check_fills(new_fills, now, mismatches)
         self._check_applied(mismatches)
         accounts = self._check_accounts(mismatches)
-        open_orders = self._check_open_orders(mismatches)
+        open_orders = self._check_open_orders(mismatches, now)
         report = ReconciliationReport(
             checked_at=now, corrections=tuple(corrections), mismatches=tuple(mismatches)
         )
@@ -353,9 +370,30 @@ class Reconciliation:
                     )
         return len(cash_by_account)
 
-    def _check_open_orders(self, mismatches: list[Discrepancy]) -> int:
-        """Orders open here vs resting at the venue; orders compared."""
+    def _check_open_orders(self, mismatches: list[Discrepancy], now: int) -> int:
+        """Orders open here vs resting at the venue; orders compared.
+
+        An order open here that the venue closed by a cancel, expiry or rejection whose
+        report we lost is provable: the venue's answer is re-delivered once (journaled as
+        ``OrderOutcomeRecovered``) and resolves it. Anything else is a mismatch.
+        """
         venue_open = {request.client_order_id for request in self._exchange.open_orders()}
+        ours = self._execution.open_orders()
+        for order in ours:
+            if order.client_order_id in venue_open:
+                continue
+            outcome = self._exchange.order_outcome(order.client_order_id)
+            if isinstance(outcome, VenueOrderCanceled | VenueOrderRejected):
+                self._bus.publish(
+                    OrderOutcomeRecovered(
+                        ts=now,
+                        client_order_id=order.client_order_id,
+                        outcome=type(outcome).__name__,
+                        reason=str(outcome.reason),
+                    )
+                )
+                self._bus.publish(outcome)
+                self.outcomes_recovered += 1
         ours = self._execution.open_orders()
         ours_open = {order.client_order_id for order in ours}
         for order in ours:

@@ -106,6 +106,7 @@ class PaperExchange:
         self._marks: dict[str, int] = {}
         self._last_bar: dict[str, Bar] = {}
         self._bars_seen: dict[str, int] = {}
+        self._outcomes: dict[str, VenueReport] = {}
         self._orders: list[_RestingOrder] = []
         self._known_ids: set[str] = set()
         self._report: ReportSink = report or (lambda _report: None)
@@ -152,14 +153,15 @@ class PaperExchange:
         """Accept or reject ``request``; accepted orders rest until they can fill."""
         reason, detail = self._validate(request)
         if reason is not None:
-            self._report(
-                VenueOrderRejected(
-                    ts=self._clock.now_ns(),
-                    client_order_id=request.client_order_id,
-                    reason=reason,
-                    detail=detail,
-                )
+            rejected = VenueOrderRejected(
+                ts=self._clock.now_ns(),
+                client_order_id=request.client_order_id,
+                reason=reason,
+                detail=detail,
             )
+            if reason is not RejectReason.DUPLICATE_ORDER_ID:
+                self._outcomes[request.client_order_id] = rejected
+            self._report(rejected)
             return
         self._known_ids.add(request.client_order_id)
         self._venue_order_seq += 1
@@ -242,6 +244,12 @@ class PaperExchange:
             self._marks[symbol] = bar.close
 
     # -- account ----------------------------------------------------------------------
+    def order_outcome(self, client_order_id: str) -> VenueReport | None:
+        """The venue's final answer on an order (rejected, canceled or fully filled), or
+        ``None`` while it rests or if the venue never saw it: what a client asks after
+        losing a report."""
+        return self._outcomes.get(client_order_id)
+
     def last_bar(self, symbol: str) -> Bar | None:
         """The last bar the venue matched for ``symbol``."""
         return self._last_bar.get(symbol)
@@ -408,6 +416,7 @@ class PaperExchange:
         )
         # The venue's own record of every trade, queried by reconciliation and recovery.
         self.trade_log.append(fill)
+        self._outcomes[fill.client_order_id] = fill  # bar mode: a fill completes the order
         self._report(fill)
 
     @staticmethod
@@ -416,12 +425,12 @@ class PaperExchange:
         return f"{value.quantize(Decimal(1).scaleb(-instrument.price_precision))}"
 
     def _cancelled(self, resting: _RestingOrder, reason: str, detail: str) -> None:
-        self._report(
-            VenueOrderCanceled(
-                ts=self._clock.now_ns(),
-                client_order_id=resting.request.client_order_id,
-                venue_order_id=resting.venue_order_id,
-                reason=reason,
-                detail=detail,
-            )
+        canceled = VenueOrderCanceled(
+            ts=self._clock.now_ns(),
+            client_order_id=resting.request.client_order_id,
+            venue_order_id=resting.venue_order_id,
+            reason=reason,
+            detail=detail,
         )
+        self._outcomes[canceled.client_order_id] = canceled
+        self._report(canceled)
