@@ -428,7 +428,6 @@ class Backtest:
     def _run(self, journal: Journal, final_path: Path | None) -> BacktestResult:
         feed, config = self.feed, self.config
         kernel = _build_kernel(feed, config, journal)
-        instrument = kernel.instrument
         clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
         _announce_run(kernel, feed, config, journal)
         for runner in kernel.runners.values():
@@ -443,85 +442,97 @@ class Backtest:
             publish(bar)
             if progress is not None and done % every == 0:
                 progress(done, total)
-        for runner in kernel.runners.values():
-            runner.stop()
-        symbol = instrument.symbol
-        if config.finalize:
-            # The run ends flat: orders still working are canceled (the data ended
-            # before they could fill), then open positions are closed on the last bar
-            # (at its open in next-open mode: backtesting.py's finalize convention).
-            for order in kernel.execution.open_orders():
-                kernel.exchange.cancel(order.client_order_id, "end of data")
-            closing = []
-            for slot in kernel.slots:
-                if kernel.portfolios[slot.name].position_quantity(symbol):
-                    order_id = slot.strategy.close()
-                    if order_id is not None:
-                        closing.append(order_id)
-            kernel.exchange.finalize(only=closing)
-            kernel.curve.restate_last(kernel.total_equity())
-        kernel.reconciliation.check()  # the run ends reconciled with the venue
-        if progress is not None:
-            progress(total, total)
-        warmup = max((int(slot.strategy.warmup) for slot in kernel.slots), default=0)
-        trades = sorted(
-            (t for p in kernel.portfolios.values() for t in p.closed_trades),
-            key=lambda t: (t.exit_ts, t.entry_ts),
-        )
-        initial = kernel.initial_capital()
-        perf = performance(
-            curve=kernel.curve,
-            initial=initial,
-            trades=trades,
-            fees=sum(p.fees for p in kernel.portfolios.values()),
-            realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
-            money_precision=instrument.money_precision,
-            buy_hold=kernel.buy_hold(warmup),
-        )
-        final_equity = kernel.curve.values[-1] if kernel.curve.values else initial
-        kernel.feed_pnl()
-        allocation = None
-        if config.profit_allocation:
-            allocation = kernel.pnl.allocate(clock.now_ns(), kernel.ledger)
-        if allocation is not None:
-            bus.publish(ProfitAllocated(ts=clock.now_ns(), transaction=allocation))
-        strategies = kernel.strategy_report()
-        risk = kernel.risk_report()
-        bus.publish(SafetyStatusReported(ts=clock.now_ns(), status=kernel.safety_status()))
-        bus.publish(
-            RunCompleted(
-                ts=clock.now_ns(),
-                final_equity=final_equity,
-                trades=len(trades),
-                fills=kernel.fills,
-                orders=len(kernel.execution.orders),
-                realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
-                fees=sum(p.fees for p in kernel.portfolios.values()),
-                initial_capital=initial,
-            )
-        )
-        journal.flush()
-        return BacktestResult(
-            performance=perf,
-            trades_list=trades,
-            instrument=instrument,
-            money_precision=instrument.money_precision,
-            bars=total,
+        return _finish_run(kernel, config, journal, final_path, total, progress)
+
+
+def _finish_run(
+    kernel: Kernel,
+    config: BacktestConfig,
+    journal: Journal,
+    final_path: Path | None,
+    total: int,
+    progress: ProgressCallback | None = None,
+) -> BacktestResult:
+    """End a run: stop strategies, end flat, reconcile, report; the journal's last events."""
+    instrument = kernel.instrument
+    clock, bus = kernel.clock, kernel.bus
+    for runner in kernel.runners.values():
+        runner.stop()
+    symbol = instrument.symbol
+    if config.finalize:
+        # The run ends flat: orders still working are canceled (the data ended
+        # before they could fill), then open positions are closed on the last bar
+        # (at its open in next-open mode: backtesting.py's finalize convention).
+        for order in kernel.execution.open_orders():
+            kernel.exchange.cancel(order.client_order_id, "end of data")
+        closing = []
+        for slot in kernel.slots:
+            if kernel.portfolios[slot.name].position_quantity(symbol):
+                order_id = slot.strategy.close()
+                if order_id is not None:
+                    closing.append(order_id)
+        kernel.exchange.finalize(only=closing)
+        kernel.curve.restate_last(kernel.total_equity())
+    kernel.reconciliation.check()  # the run ends reconciled with the venue
+    if progress is not None:
+        progress(total, total)
+    warmup = max((int(slot.strategy.warmup) for slot in kernel.slots), default=0)
+    trades = sorted(
+        (t for p in kernel.portfolios.values() for t in p.closed_trades),
+        key=lambda t: (t.exit_ts, t.entry_ts),
+    )
+    initial = kernel.initial_capital()
+    perf = performance(
+        curve=kernel.curve,
+        initial=initial,
+        trades=trades,
+        fees=sum(p.fees for p in kernel.portfolios.values()),
+        realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
+        money_precision=instrument.money_precision,
+        buy_hold=kernel.buy_hold(warmup),
+    )
+    final_equity = kernel.curve.values[-1] if kernel.curve.values else initial
+    kernel.feed_pnl()
+    allocation = None
+    if config.profit_allocation:
+        allocation = kernel.pnl.allocate(clock.now_ns(), kernel.ledger)
+    if allocation is not None:
+        bus.publish(ProfitAllocated(ts=clock.now_ns(), transaction=allocation))
+    strategies = kernel.strategy_report()
+    risk = kernel.risk_report()
+    bus.publish(SafetyStatusReported(ts=clock.now_ns(), status=kernel.safety_status()))
+    bus.publish(
+        RunCompleted(
+            ts=clock.now_ns(),
+            final_equity=final_equity,
+            trades=len(trades),
             fills=kernel.fills,
             orders=len(kernel.execution.orders),
-            rejections=dict(sorted(kernel.rejections.items())),
-            journal_digest=journal.digest,
-            journal_events=journal.last_seq,
-            journal_path=None if final_path is None else str(final_path),
-            balance_checks=kernel.balance_checks,
-            equity_curve=kernel.curve.values,
-            strategies=strategies,
-            risk=risk,
-            trades_by_strategy={
-                name: list(p.closed_trades) for name, p in kernel.portfolios.items()
-            },
-            pnl=kernel.pnl.export(include_trades=False),
+            realized_pnl=sum(p.realized_pnl for p in kernel.portfolios.values()),
+            fees=sum(p.fees for p in kernel.portfolios.values()),
+            initial_capital=initial,
         )
+    )
+    journal.flush()
+    return BacktestResult(
+        performance=perf,
+        trades_list=trades,
+        instrument=instrument,
+        money_precision=instrument.money_precision,
+        bars=total,
+        fills=kernel.fills,
+        orders=len(kernel.execution.orders),
+        rejections=dict(sorted(kernel.rejections.items())),
+        journal_digest=journal.digest,
+        journal_events=journal.last_seq,
+        journal_path=None if final_path is None else str(final_path),
+        balance_checks=kernel.balance_checks,
+        equity_curve=kernel.curve.values,
+        strategies=strategies,
+        risk=risk,
+        trades_by_strategy={name: list(p.closed_trades) for name, p in kernel.portfolios.items()},
+        pnl=kernel.pnl.export(include_trades=False),
+    )
 
 
 def _remove_sqlite(path: Path) -> None:
