@@ -338,6 +338,7 @@ def test_strategy_sees_its_fills_and_position(tmp_path: Path) -> None:
     run(spec)
 
     order_id, position_after_send, seen = json.loads(log.read_text())
-    assert order_id == "Watcher-1"
+    first_bar = goog_bars()[0]
+    assert order_id == f"Watcher-{first_bar.ts}-1"  # strategy, kernel time, n-th intent
     assert position_after_send == 0  # a market order fills on the next bar, not at once
-    assert seen == [["Watcher-1", 4, 4]]
+    assert seen == [[order_id, 4, 4]]

@@ -181,6 +181,8 @@ class RiskEngine:
         self.strategies: dict[str, StrategyRisk] = {}
         self._default_portfolio = portfolio
         self._seen_ids: set[str] = set()
+        self.sent_before_restart: set[str] = set()
+        """Ids a restarted node knows went out; their replayed intents are not re-sent."""
         # Approved orders not yet resolved: their exposure counts as if filled.
         self._pending: dict[str, tuple[str, OrderRequest]] = {}
         self._pending_filled: dict[str, int] = {}
@@ -486,6 +488,21 @@ class RiskEngine:
     def _on_submit(self, command: SubmitOrder) -> bool:
         request = command.request
         now = self._clock.now_ns()
+        if request.client_order_id in self.sent_before_restart:
+            # The same intent, replayed after a restart: it already went out (journaled or
+            # adopted from the venue). Idempotent: acknowledged once more, never re-sent.
+            self.sent_before_restart.discard(request.client_order_id)
+            self._bus.publish(
+                RiskDecision(
+                    ts=now,
+                    client_order_id=request.client_order_id,
+                    strategy=command.strategy,
+                    approved=True,
+                    reason="already sent before the restart",
+                    check="resent",
+                )
+            )
+            return True
         try:
             record = self._strategy(command.strategy)
             self._check(record, request, command.actor == "emergency_stop")

@@ -87,13 +87,22 @@ class StrategyContext:
         self._position = position
         self.now_ns = now_ns
         self._order_seq = 0
+        self._order_ts: int | None = None
 
     def position(self) -> int:
         return self._position()
 
     def next_order_id(self) -> str:
+        """``<strategy>-<kernel time>-<n>``: the n-th intent at that instant.
+
+        Deterministic per instant, not per run, so a node restarted after a crash that
+        replays the same instant produces the same ids and its intents stay idempotent.
+        """
+        now = self.now_ns()
+        if now != self._order_ts:
+            self._order_ts, self._order_seq = now, 0
         self._order_seq += 1
-        return f"{self.name}-{self._order_seq}"
+        return f"{self.name}-{now}-{self._order_seq}"
 
     def submit(self, request: OrderRequest) -> bool:
         return self._submit(request)

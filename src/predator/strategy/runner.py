@@ -85,6 +85,7 @@ class StrategyRunner:
         self.orders_denied = 0
         self.stopped: str | None = None
         self._strategy_on_bar = strategy.on_bar
+        self.dry = False
         self._last_close: int | None = None
         self._symbol = symbol
         bus.subscribe(Bar, self._on_bar)
@@ -157,8 +158,18 @@ class StrategyRunner:
         )
         self.kill(f"raised in {where}: {type(exc).__name__}")
 
+    def warm(self, bar: Bar) -> None:
+        """Feed ``bar`` to the strategy with its intents suppressed (rebuilding its
+        indicators after a restart); nothing is sent, counted or journaled."""
+        self._last_close = bar.close
+        self.dry = True
+        try:
+            self._strategy_on_bar(bar)
+        finally:
+            self.dry = False
+
     def _submit(self, request: OrderRequest) -> bool:
-        if self.stopped is not None:
+        if self.stopped is not None or self.dry:
             return False
         self.orders_sent += 1
         try:

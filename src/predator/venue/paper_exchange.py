@@ -222,6 +222,9 @@ class PaperExchange:
     def on_bar(self, bar: Bar) -> None:
         """Match resting orders of ``bar.symbol`` against ``bar`` (FIFO)."""
         symbol = bar.symbol
+        last = self._last_bar.get(symbol)
+        if last is not None and bar.ts <= last.ts:
+            return  # already matched (a restarted client replays it): market data is ours
         self._last_bar[symbol] = bar
         self._bars_seen[symbol] = self._bars_seen.get(symbol, 0) + 1
         self._marks[symbol] = bar.open
