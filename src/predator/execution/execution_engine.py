@@ -168,7 +168,9 @@ class ExecutionEngine:
             )
             self._bus.publish(
                 OrderFilled(
-                    ts=ts,
+                    # The trade happened when the venue says, also when its report
+                    # reaches us late (re-delivered after a loss or a restart).
+                    ts=report.ts,
                     client_order_id=order.client_order_id,
                     strategy=order.strategy,
                     trade_id=report.trade_id,

@@ -20,6 +20,7 @@ from predator.node.recovery import (
     RecoveryReport,
     load_durable,
     recover,
+    resume_run,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "StrategySpec",
     "load_durable",
     "recover",
+    "resume_run",
 ]

@@ -460,14 +460,20 @@ def _finish_run(
         runner.stop()
     symbol = instrument.symbol
     if config.finalize:
-        # The run ends flat: orders still working are canceled (the data ended
-        # before they could fill), then open positions are closed on the last bar
-        # (at its open in next-open mode: backtesting.py's finalize convention).
-        for order in kernel.execution.open_orders():
-            kernel.exchange.cancel(order.client_order_id, "end of data")
+        # The run ends flat: orders still working are canceled (the data ended before
+        # they could fill) except closes already on their way, then what is still open
+        # is closed on the last bar (at its open in next-open mode: backtesting.py's
+        # finalize convention).
         closing = []
+        for order in kernel.execution.open_orders():
+            if order.request.close_position:
+                closing.append(order.client_order_id)
+            else:
+                kernel.exchange.cancel(order.client_order_id, "end of data")
+        pending_close = {kernel.execution.orders[c].strategy for c in closing}
         for slot in kernel.slots:
-            if kernel.portfolios[slot.name].position_quantity(symbol):
+            position = kernel.portfolios[slot.name].position_quantity(symbol)
+            if position and slot.name not in pending_close:
                 order_id = slot.strategy.close()
                 if order_id is not None:
                     closing.append(order_id)

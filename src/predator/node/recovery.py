@@ -39,6 +39,9 @@ from predator.venue.orders import OrderRequest, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
 
 if TYPE_CHECKING:
+    from predator.ledger.journal import Journal
+    from predator.market.bar_loader import BarFeed
+    from predator.node.backtest import BacktestConfig, BacktestResult
     from predator.node.kernel import Kernel
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "RecoveryReport",
     "load_durable",
     "recover",
+    "resume_run",
 ]
 
 
@@ -97,6 +101,8 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
     mismatches: tuple[str, ...] = ()
     """Unexplained differences left after recovery (each trips the kill switch)."""
     reconciled: bool = False
+    completed: bool = False
+    """The durable journal already ends with ``RunCompleted``: nothing is left to run."""
     """True when the rebuilt state matches the venue: trading may resume."""
 
 
@@ -288,7 +294,10 @@ def _refuse_unaudited(records: Sequence[JournalRecord]) -> None:
     findings = [
         finding
         for finding in audit(records).findings
-        if not (finding.check == "complete" and "incomplete" in finding.message)
+        if not (
+            finding.check == "complete"
+            and ("incomplete" in finding.message or "is empty" in finding.message)
+        )
     ]
     if findings:
         first = findings[0]
@@ -324,6 +333,7 @@ def recover(
     for portfolio in kernel.portfolios.values():
         portfolio.check_balance_equation()
     _check_venue(kernel, exchange)
+    kernel.fills += rebuild.fills  # the run's fill count spans the restart
     since = _asked_since(rebuild.applied)
     missing = [f for f in exchange.fills_since(since) if f.trade_id not in rebuild.applied]
     adopted = _adopt(kernel, exchange, missing)
@@ -335,6 +345,7 @@ def recover(
         durable_seq=durable.durable_seq,
         discarded_tail=durable.discarded_tail,
         fills_replayed=rebuild.fills,
+        completed=any(record.type == "RunCompleted" for record in durable.records),
         fills_recovered=len(result.corrections),
         adopted_orders=tuple(adopted),
         venue_trade_seq=since,
@@ -344,3 +355,43 @@ def recover(
         ),
         reconciled=not result.mismatches,
     )
+
+
+def resume_run(
+    kernel: Kernel,
+    feed: BarFeed,
+    config: BacktestConfig,
+    journal: Journal,
+) -> BacktestResult:
+    """Continue a recovered run to the end of ``feed`` and finish it like any run.
+
+    When nothing of the journal was durable, announce the run (``_announce_run``) on the
+    new journal *before* :func:`recover`, so ``RunStarted`` stays its first event.
+
+    Strategies start again and are re-warmed, with their intents suppressed, on the bars
+    before the last one the venue matched; from that bar on the run is live again. The
+    venue ignores the bar it already matched; intents replayed with ids that already went
+    out are acknowledged by the risk engine and not sent again.
+    """
+    from predator.node.backtest import _announce_run, _finish_run
+
+    if journal.last_seq == 0:  # nothing was durable: the run starts its journal again
+        _announce_run(kernel, feed, config, journal)
+    symbol = kernel.instrument.symbol
+    venue_last = kernel.exchange.last_bar(symbol)
+    resume_ts = None if venue_last is None else venue_last.ts
+    kernel.risk.sent_before_restart.update(kernel.execution.orders)
+    for runner in kernel.runners.values():
+        runner.start()
+    clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
+    for bar in feed:
+        if resume_ts is not None and bar.ts < resume_ts:
+            for runner in kernel.runners.values():
+                runner.warm(bar)
+            continue
+        if scheduler.next_time is not None and scheduler.next_time <= bar.ts:
+            scheduler.run_until(bar.ts)
+        if bar.ts > clock.now_ns():
+            clock.set(bar.ts)
+        bus.publish(bar)
+    return _finish_run(kernel, config, journal, None, len(feed))
