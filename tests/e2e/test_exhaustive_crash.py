@@ -12,6 +12,8 @@ exactly once.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 
 from predator.core.events import Event, Message
 from predator.ledger import Journal
-from predator.ledger.stores import SqliteStore
+from predator.ledger.stores import SqliteStore, open_store
 from predator.market import BarFeed, load_bars
 from predator.node import BacktestConfig, BacktestResult, load_durable, recover, resume_run
 from predator.node.backtest import _announce_run, _build_kernel, _finish_run
@@ -60,9 +62,19 @@ def _final(result_kernel: Any) -> tuple[Any, ...]:
     return portfolio.cash, portfolio.position_quantity("GOOG"), portfolio.realized_pnl, trades
 
 
-def _run(path: Path, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, int]]:
+def _open(where: Path | str) -> Journal:
+    if isinstance(where, Path):
+        return Journal(where, batch_size=BATCH)
+    return Journal.open(where, batch_size=BATCH)
+
+
+def _store(where: Path | str) -> Any:
+    return SqliteStore(where) if isinstance(where, Path) else open_store(where)
+
+
+def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, int]]:
     feed = _feed()
-    journal = Journal(path, batch_size=BATCH)
+    journal = _open(path)
     kernel = _build_kernel(feed, CONFIG, journal)
     crash = None
     if crash_at is not None:
@@ -85,10 +97,10 @@ def _run(path: Path, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, i
     # The crash: drop the unflushed batch, keep the venue.
     exchange = kernel.exchange
     journal.store.close()
-    store = SqliteStore(path)
+    store = _store(path)
     durable = load_durable(store)
     store.close()
-    journal = Journal(path, batch_size=BATCH)
+    journal = _open(path)
     fresh = _build_kernel(feed, CONFIG, journal, exchange=exchange)
     if durable.durable_seq == 0:  # nothing survived: the journal starts again
         _announce_run(fresh, feed, CONFIG, journal)
@@ -105,7 +117,7 @@ def _run(path: Path, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, i
     assert sorted(trade_ids) == sorted(f.trade_id for f in exchange.trade_log)  # none lost
     for portfolio in fresh.portfolios.values():
         portfolio.check_balance_equation()
-    recovered = Journal(path)
+    recovered = _open(path)
     findings = audit(recovered.records()).findings
     recovered.close()
     assert findings == [], findings[:3]  # the recovered journal audits clean
@@ -134,3 +146,27 @@ def test_a_crash_at_every_journal_event_recovers_to_the_uncrashed_final_state(
         final, _info = _run(path, at)
         assert final == expected, f"crash after journal event {at}"
         path.unlink()
+
+
+POSTGRES = os.environ.get("PREDATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_same_crashes_recover_on_the_postgresql_journal(
+    reference: tuple[tuple[Any, ...], int],
+) -> None:
+    """Against the real server on 127.0.0.1:5432: every event index again."""
+    from predator.ledger.postgres_store import PostgresStore
+
+    expected, events = reference
+    run_id = uuid.uuid4().hex[:8]
+    for at in range(1, events + 1):
+        url = f"{POSTGRES}?journal=crash_{run_id}_{at}"
+        try:
+            final, _info = _run(url, at)
+            assert final == expected, f"crash after journal event {at} (PostgreSQL)"
+        finally:
+            store = PostgresStore(url)
+            store.drop()
+            store.close()
