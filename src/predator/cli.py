@@ -23,14 +23,21 @@ class UserError(Exception):
     """An error the user can fix; printed as one line."""
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
+def _parse_pairs(
+    option: str, items: Sequence[str], *, form: str = "NAME=VALUE", empty_value: bool = False
+) -> dict[str, str]:
+    """``K=V`` option values as a dict; a malformed one is a one-line user error."""
+    pairs: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--param expects key=value, got {item!r}")
-        params[key.strip()] = value.strip()
-    return params
+        if not sep or not key.strip() or not (empty_value or value.strip()):
+            raise UserError(f"{option} expects {form}, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    return _parse_pairs("--param", items, form="key=value", empty_value=True)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -188,16 +195,6 @@ def _run_backtest(args: argparse.Namespace) -> int:
     else:
         _print_summary(summary, " + ".join(spec.strategy for spec in specs), feed.format)
     return 0
-
-
-def _parse_pairs(option: str, items: Sequence[str]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise UserError(f"{option} expects NAME=VALUE, got {item!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 def _run_status(args: argparse.Namespace) -> int:

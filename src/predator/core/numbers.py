@@ -15,6 +15,8 @@ from decimal import (
     InvalidOperation,
     localcontext,
 )
+from fractions import Fraction
+from functools import lru_cache
 from typing import NewType
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "Price",
     "Quantity",
     "decimals_of",
+    "format_seconds",
+    "format_units",
     "from_decimal",
     "parse_fixed",
+    "parse_fraction",
     "rescale",
     "to_decimal",
 ]
@@ -127,6 +132,27 @@ def parse_fixed(text: str, scale: int) -> int:
     unit = int(10**scale)
     value = int(whole or "0") * unit + (int(frac) * int(10 ** (scale - len(frac))) if frac else 0)
     return -value if negative else value
+
+
+@lru_cache(maxsize=256)
+def parse_fraction(text: str) -> Fraction:
+    """An exact ``Fraction`` from a decimal string, cached (sizes and fractions recur)."""
+    return Fraction(text)
+
+
+def format_units(units: int, scale: int | None) -> str:
+    """``units`` at ``scale`` as a plain decimal (``-32725000000, 8 -> "-327.25"``);
+    the raw integer when the scale is unknown. For messages, never for arithmetic."""
+    if scale is None:
+        return str(units)
+    return f"{to_decimal(units, scale).normalize():f}"
+
+
+def format_seconds(ns: int) -> str:
+    """``300s`` (or ``0.5s``) for a nanosecond duration, for messages."""
+    if ns % 1_000_000_000 == 0:
+        return f"{ns // 1_000_000_000}s"
+    return f"{Decimal(ns) / 1_000_000_000}s"
 
 
 def decimals_of(text: str) -> int:

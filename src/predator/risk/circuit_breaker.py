@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
@@ -17,6 +16,7 @@ import msgspec
 
 from predator.core.clock import NS_PER_SECOND, Clock
 from predator.core.events import Event
+from predator.core.numbers import format_seconds
 
 __all__ = ["BreakerConfig", "BreakerState", "BreakerStateChanged", "CircuitBreaker"]
 
@@ -151,7 +151,7 @@ class CircuitBreaker:
             if now - self._opened_at >= self.config.cooldown_ns:
                 self._move(
                     BreakerState.HALF_OPEN,
-                    f"cooldown of {_seconds(self.config.cooldown_ns)} elapsed",
+                    f"cooldown of {format_seconds(self.config.cooldown_ns)} elapsed",
                     now,
                 )
         return self._state
@@ -295,7 +295,7 @@ class CircuitBreaker:
             self._move(
                 BreakerState.OPEN,
                 f"failure rate {self._window_failures}/{calls} above {self.config.failure_rate} "
-                f"over {_seconds(self.config.window_ns)}{detail}",
+                f"over {format_seconds(self.config.window_ns)}{detail}",
                 now,
             )
 
@@ -332,10 +332,3 @@ def _parse_fraction(field: str, value: str) -> Fraction:
         return Fraction(value)
     except (ValueError, TypeError, ZeroDivisionError) as exc:
         raise ValueError(f"BreakerConfig.{field} must be a decimal string, got {value!r}") from exc
-
-
-def _seconds(ns: int) -> str:
-    """``300s`` (or ``0.5s``) for a nanosecond duration, for reasons."""
-    if ns % NS_PER_SECOND == 0:
-        return f"{ns // NS_PER_SECOND}s"
-    return f"{Decimal(ns) / NS_PER_SECOND}s"

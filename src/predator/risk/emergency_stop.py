@@ -17,6 +17,7 @@ import msgspec
 
 from predator.core.clock import NS_PER_SECOND, Clock, iso_utc
 from predator.core.events import Event
+from predator.core.numbers import format_units
 from predator.ledger.journal import JournalRecord
 from predator.risk.config import KillSwitchSection
 
@@ -484,9 +485,7 @@ class EmergencyStop:
     # -- status and recovery ------------------------------------------------------------
     def _amount(self, units: int) -> str:
         """Money units as a decimal amount when the precision is known."""
-        if self._money_precision is None:
-            return str(units)
-        return f"{Decimal(units).scaleb(-self._money_precision).normalize():f}"
+        return format_units(units, self._money_precision)
 
     def snapshot(self) -> EmergencyStopSnapshot:
         """The kill switch's state for status views (deterministic order)."""

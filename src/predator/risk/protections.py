@@ -14,8 +14,8 @@ from fractions import Fraction
 
 import msgspec
 
-from predator.core.clock import NS_PER_SECOND
 from predator.core.events import Event
+from predator.core.numbers import format_seconds, format_units
 from predator.portfolio.position import ClosedTrade
 
 __all__ = [
@@ -63,9 +63,7 @@ class Protection:
     """Decimals of the money unit, so reasons show amounts (set by :class:`Protections`)."""
 
     def _money(self, units: int) -> str:
-        if self.money_precision is None:
-            return str(units)
-        return f"{Decimal(units).scaleb(-self.money_precision).normalize():f}"
+        return format_units(units, self.money_precision)
 
     def __init__(self, stop_duration_ns: int, *, name: str) -> None:
         _require_positive("stop_duration_ns", stop_duration_ns)
@@ -153,7 +151,7 @@ class MaxDrawdownProtection(Protection):
             ts,
             f"drawdown {_percent(drawdown)} from peak {self._money(peak)} to"
             f" {self._money(equity)} above "
-            f"{_percent(self.max_drawdown)} within {_seconds(self.lookback_ns)}",
+            f"{_percent(self.max_drawdown)} within {format_seconds(self.lookback_ns)}",
         )
 
 
@@ -187,7 +185,7 @@ class StoplossGuard(Protection):
             return None
         self._stops.clear()
         return self._start_lock(
-            now, f"{count} stop-outs within {_seconds(self.lookback_ns)}, last {trade.symbol}"
+            now, f"{count} stop-outs within {format_seconds(self.lookback_ns)}, last {trade.symbol}"
         )
 
 
@@ -205,7 +203,7 @@ class CooldownPeriod(Protection):
         return self._start_lock(
             trade.exit_ts,
             f"losing trade on {trade.symbol} (pnl {self._money(trade.pnl)}): "
-            f"cooling down {_seconds(self.stop_duration_ns)}",
+            f"cooling down {format_seconds(self.stop_duration_ns)}",
         )
 
 
@@ -247,7 +245,7 @@ class LowProfitLock(Protection):
         self._trades.clear()
         return self._start_lock(
             now,
-            f"{len(recent)} trades within {_seconds(self.lookback_ns)} made"
+            f"{len(recent)} trades within {format_seconds(self.lookback_ns)} made"
             f" {self._money(profit)}, below the required {self._money(self.required_profit)}",
         )
 
@@ -333,10 +331,3 @@ def _percent(value: Fraction) -> str:
     """``12.50%`` for ``Fraction(1, 8)`` (display only; exact up to the rounding)."""
     scaled = Decimal(value.numerator) * 100 / Decimal(value.denominator)
     return f"{scaled.quantize(Decimal('0.01'))}%"
-
-
-def _seconds(ns: int) -> str:
-    """``300s`` (or ``0.5s``) for a nanosecond duration, for reasons."""
-    if ns % NS_PER_SECOND == 0:
-        return f"{ns // NS_PER_SECOND}s"
-    return f"{Decimal(ns) / NS_PER_SECOND}s"

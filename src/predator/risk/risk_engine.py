@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from fractions import Fraction
-from functools import lru_cache
 from math import floor
 from typing import Protocol
 
@@ -22,6 +21,7 @@ import msgspec
 from predator.core.bus import MessageBus
 from predator.core.clock import Clock
 from predator.core.events import Command, Event
+from predator.core.numbers import parse_fraction
 from predator.execution.execution_engine import ExecuteOrder
 from predator.execution.heartbeat import CroHeartbeat
 from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
@@ -318,7 +318,7 @@ class RiskEngine:
         portfolio = record.portfolio
         factor = portfolio.instruments[request.symbol].notional_factor
         equity = portfolio.equity(self.last_price)
-        return max(0, floor(_fraction(request.equity_fraction) * equity / (price * factor)))
+        return max(0, floor(parse_fraction(request.equity_fraction) * equity / (price * factor)))
 
     def projected_position(self, symbol: str, strategy: str | None = None) -> int:
         """Position if every approved, unresolved order filled in full.
@@ -652,11 +652,6 @@ class RiskEngine:
 
 _WORLD_OUTCOMES = frozenset({"canceled", "expired", "no_position", "execution_halted"})
 """Order outcomes that say nothing about the strategy's behaviour (not breaker failures)."""
-
-
-@lru_cache(maxsize=256)
-def _fraction(text: str) -> Fraction:
-    return Fraction(text)
 
 
 _STRATEGY_FAULTS = frozenset(

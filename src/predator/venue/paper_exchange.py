@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from math import floor
 
 from predator.core.clock import Clock
-from predator.core.numbers import to_decimal
+from predator.core.numbers import parse_fraction, to_decimal
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.venue.fees import CommissionModel
@@ -47,11 +46,6 @@ class _RestingOrder:
         self.venue_order_id = venue_order_id
         self.stop_triggered = False
         self.arrival_bar = arrival_bar  # bars of its symbol seen when it arrived
-
-
-@lru_cache(maxsize=256)
-def _fraction(text: str) -> Fraction:
-    return Fraction(text)
 
 
 class VenueAccount:
@@ -365,7 +359,7 @@ class PaperExchange:
             quantity = closable if request.close_position else min(request.quantity, closable)
         elif request.equity_fraction is not None:
             available = self.margin_available(book.name)
-            budget = available * self.leverage * _fraction(request.equity_fraction)
+            budget = available * self.leverage * parse_fraction(request.equity_fraction)
             quantity = floor((budget - commission.fixed) / commission.unit_cost(price))
             quantity -= quantity % instrument.size_increment
             if quantity <= 0:
