@@ -177,7 +177,7 @@ class RiskEngine:
         self.limits = limits or RiskLimits()
         self.kill_switch = kill_switch
         self.states: dict[str, TradingState] = {"global": TradingState.ACTIVE}
-        self._active_states = 1  # entries of ``states`` never changed from ACTIVE
+        self._all_active = True  # no scope has ever left ACTIVE (the fast path)
         self.strategies: dict[str, StrategyRisk] = {}
         self._default_portfolio = portfolio
         self._seen_ids: set[str] = set()
@@ -225,10 +225,7 @@ class RiskEngine:
         record = StrategyRisk(name, engine or name, pool, breaker, protections)
         self.strategies[name] = record
         for scope in (f"engine:{record.engine}", f"strategy:{name}"):
-            if scope not in self.states:
-                self.states[scope] = TradingState.ACTIVE
-                if self._active_states == len(self.states) - 1:
-                    self._active_states += 1
+            self.states.setdefault(scope, TradingState.ACTIVE)
         return record
 
     def _strategy(self, name: str) -> StrategyRisk:
@@ -253,7 +250,7 @@ class RiskEngine:
         if state is previous:
             return
         self.states[scope] = state
-        self._active_states = -1  # the fast path is off for good once anything changed
+        self._all_active = False  # the fast path is off for good once anything changed
         self._bus.publish(
             TradingStateChanged(
                 ts=self._clock.now_ns(),
@@ -271,11 +268,9 @@ class RiskEngine:
 
     def effective_state(self, strategy: str, engine: str, symbol: str) -> TradingState:
         """The most restrictive state among global, engine, strategy and instrument."""
-        states = self.states
-        if len(states) == self._active_states and states["global"] is TradingState.ACTIVE:
-            # Fast path: nothing has ever left ACTIVE (the count of scopes set ACTIVE
-            # by registration equals the map's size and none was changed since).
+        if self._all_active:
             return TradingState.ACTIVE
+        states = self.states
         worst = TradingState.ACTIVE
         for scope in ("global", f"engine:{engine}", f"strategy:{strategy}", f"instrument:{symbol}"):
             state = states.get(scope)
