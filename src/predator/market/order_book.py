@@ -1,0 +1,328 @@
+"""Books rebuilt from market data: an L2 book of price levels and a LOBSTER order-level book.
+
+:class:`OrderBook` holds ``price -> size`` per side, fed by snapshots and deltas
+(:mod:`predator.market.l2`); :class:`OrderLevelBook` keeps price-time FIFO queues of orders
+per level and exposes the same L2 read methods. Prices and sizes are exact ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+from heapq import nlargest, nsmallest
+
+from predator.market.l2 import BUY, SELL, BookDelta, BookSnapshot, Level, OrderBookEvent
+
+__all__ = ["BookError", "OrderBook", "OrderLevelBook"]
+
+
+class BookError(ValueError):
+    """A message cannot be applied to a book (unknown side, unknown order, negative size)."""
+
+
+class OrderBook:
+    """An L2 book of ``symbol``: the size resting at each price, per side.
+
+    ``valid`` is False until a snapshot arrives and after :meth:`invalidate` (a sequence
+    gap); readers still answer then, so a caller that must not trade blind checks it.
+    ``last_update_id`` is the last update id applied (-1 before any snapshot).
+
+    >>> book = OrderBook("BTCUSDT")
+    >>> book.apply_snapshot(BookSnapshot(ts=0, symbol="BTCUSDT", last_update_id=7,
+    ...     bids=((100, 5), (99, 1)), asks=((101, 2),)))
+    >>> book.best_bid(), book.best_ask(), book.mid()
+    ((100, 5), (101, 2), Fraction(201, 2))
+    """
+
+    __slots__ = (
+        "_ask_dirty",
+        "_asks",
+        "_best_ask",
+        "_best_bid",
+        "_bid_dirty",
+        "_bids",
+        "invalid_reason",
+        "last_update_id",
+        "symbol",
+        "valid",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._bids: dict[int, int] = {}
+        self._asks: dict[int, int] = {}
+        # Cached best prices; a dirty flag means the cached best left the book and the
+        # next read rescans that side (rare: most updates are away from the top).
+        self._best_bid: int | None = None
+        self._best_ask: int | None = None
+        self._bid_dirty = False
+        self._ask_dirty = False
+        self.last_update_id = -1
+        self.valid = False
+        self.invalid_reason: str | None = "no snapshot yet"
+
+    # -- writing -------------------------------------------------------------------------
+    def apply_snapshot(self, snapshot: BookSnapshot) -> None:
+        """Replace the whole book with ``snapshot``; the book becomes valid."""
+        self.load(snapshot.bids, snapshot.asks, snapshot.last_update_id)
+
+    def load(self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int) -> None:
+        """Replace the book with iterables of ``(price, size)`` levels; the book becomes valid.
+
+        Levels of size 0 are skipped.
+        """
+        self._bids = {p: q for p, q in bids if q}
+        self._asks = {p: q for p, q in asks if q}
+        self._bid_dirty = self._ask_dirty = True
+        self.last_update_id = last_update_id
+        self.valid = True
+        self.invalid_reason = None
+
+    def apply_delta(self, delta: BookDelta) -> None:
+        """Apply ``delta``'s levels (size 0 deletes) and advance ``last_update_id``.
+
+        Sequence rules are not checked here: :class:`~predator.market.book_sync.BookSync`
+        decides whether a delta may be applied.
+        """
+        self.update_levels(delta.bids, delta.asks)
+        self.last_update_id = delta.last_update_id
+
+    def update_levels(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Set each ``(price, size)`` of ``bids`` and ``asks``; size 0 deletes the level."""
+        book = self._bids
+        best = self._best_bid
+        dirty = self._bid_dirty
+        for price, size in bids:
+            if size:
+                book[price] = size
+                if best is not None and price > best:
+                    best = price
+            elif book.pop(price, None) is not None and price == best:
+                dirty = True
+        self._best_bid, self._bid_dirty = best, dirty
+        book = self._asks
+        best = self._best_ask
+        dirty = self._ask_dirty
+        for price, size in asks:
+            if size:
+                book[price] = size
+                if best is not None and price < best:
+                    best = price
+            elif book.pop(price, None) is not None and price == best:
+                dirty = True
+        self._best_ask, self._ask_dirty = best, dirty
+
+    def set_level(self, side: str, price: int, size: int) -> None:
+        """Set one level of ``side`` (``"buy"`` bids, ``"sell"`` asks); size 0 deletes it."""
+        if size < 0:
+            raise BookError(f"{self.symbol}: negative size {size} at {price}")
+        level = ((price, size),)
+        if side == BUY:
+            self.update_levels(level, ())
+        elif side == SELL:
+            self.update_levels((), level)
+        else:
+            raise BookError(f"side must be 'buy' or 'sell', got {side!r}")
+
+    def invalidate(self, reason: str) -> None:
+        """Mark the book untrustworthy (a gap) until the next snapshot; levels are kept."""
+        self.valid = False
+        self.invalid_reason = reason
+
+    def clear(self) -> None:
+        """Empty both sides; the book is invalid until the next snapshot."""
+        self._bids = {}
+        self._asks = {}
+        self._best_bid = self._best_ask = None
+        self._bid_dirty = self._ask_dirty = False
+        self.last_update_id = -1
+        self.valid = False
+        self.invalid_reason = "cleared"
+
+    # -- reading -------------------------------------------------------------------------
+    def best_bid(self) -> Level | None:
+        """``(price, size)`` of the highest bid, or None when there is no bid."""
+        if self._bid_dirty:
+            self._best_bid = max(self._bids) if self._bids else None
+            self._bid_dirty = False
+        best = self._best_bid
+        if best is None:
+            if not self._bids:
+                return None
+            best = self._best_bid = max(self._bids)
+        return best, self._bids[best]
+
+    def best_ask(self) -> Level | None:
+        """``(price, size)`` of the lowest ask, or None when there is no ask."""
+        if self._ask_dirty:
+            self._best_ask = min(self._asks) if self._asks else None
+            self._ask_dirty = False
+        best = self._best_ask
+        if best is None:
+            if not self._asks:
+                return None
+            best = self._best_ask = min(self._asks)
+        return best, self._asks[best]
+
+    def bids(self, depth: int = 10) -> list[Level]:
+        """The best ``depth`` bid levels, best (highest price) first."""
+        book = self._bids
+        return [(p, book[p]) for p in nlargest(depth, book)]
+
+    def asks(self, depth: int = 10) -> list[Level]:
+        """The best ``depth`` ask levels, best (lowest price) first."""
+        book = self._asks
+        return [(p, book[p]) for p in nsmallest(depth, book)]
+
+    def size_at(self, side: str, price: int) -> int:
+        """Size resting at ``price`` on ``side`` (``"buy"`` bids, ``"sell"`` asks); 0 if none."""
+        if side == BUY:
+            return self._bids.get(price, 0)
+        if side == SELL:
+            return self._asks.get(price, 0)
+        raise BookError(f"side must be 'buy' or 'sell', got {side!r}")
+
+    def mid(self) -> Fraction | None:
+        """Exact mid price (in price units), or None when a side is empty."""
+        bid = self.best_bid()
+        ask = self.best_ask()
+        if bid is None or ask is None:
+            return None
+        return Fraction(bid[0] + ask[0], 2)
+
+    def spread(self) -> int | None:
+        """Best ask minus best bid (price units), or None when a side is empty."""
+        bid = self.best_bid()
+        ask = self.best_ask()
+        if bid is None or ask is None:
+            return None
+        return ask[0] - bid[0]
+
+    def depth(self) -> tuple[int, int]:
+        """Number of ``(bid, ask)`` levels held."""
+        return len(self._bids), len(self._asks)
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderBook({self.symbol!r}, valid={self.valid}, last_update_id="
+            f"{self.last_update_id}, best_bid={self.best_bid()}, best_ask={self.best_ask()})"
+        )
+
+
+class OrderLevelBook(OrderBook):
+    """A price-time book of individual orders (LOBSTER), with the L2 read methods.
+
+    Each level keeps its orders in arrival order (FIFO). A book seeded from L2 levels
+    (:meth:`seed`) holds one anonymous order per level (negative id); a later message for
+    an order the book never saw takes its size off that level's anonymous remainder.
+    """
+
+    __slots__ = ("_next_anonymous", "_orders", "_queues")
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(symbol)
+        # side -> price -> {order_id: size} (dicts keep insertion order: the FIFO queue)
+        self._queues: dict[str, dict[int, dict[int, int]]] = {BUY: {}, SELL: {}}
+        self._orders: dict[int, tuple[str, int]] = {}  # order_id -> (side, price)
+        self._next_anonymous = -1
+
+    def seed(self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int = 0) -> None:
+        """Start from L2 levels (``(price, size)`` iterables): one anonymous order each."""
+        self.load((), (), last_update_id)
+        self._queues = {BUY: {}, SELL: {}}
+        self._orders = {}
+        for side, levels in ((BUY, bids), (SELL, asks)):
+            for price, size in levels:
+                if size > 0:
+                    self._add(side, self._anonymous_id(), price, size)
+
+    def _anonymous_id(self) -> int:
+        order_id = self._next_anonymous
+        self._next_anonymous -= 1
+        return order_id
+
+    def apply(self, event: OrderBookEvent) -> None:
+        """Apply one order-level message (see :class:`~predator.market.l2.OrderBookEvent`)."""
+        action = event.action
+        if action == "submit":
+            if event.order_id in self._orders:
+                raise BookError(f"{self.symbol}: order {event.order_id} submitted twice")
+            self._add(event.side, event.order_id, event.price, event.size)
+        elif action in ("cancel", "execute"):
+            self._reduce(event, event.size)
+        elif action == "delete":
+            self._reduce(event, None)
+        elif action not in ("execute_hidden", "cross", "halt"):
+            raise BookError(f"{self.symbol}: unknown order action {action!r}")
+
+    def orders_at(self, side: str, price: int) -> list[tuple[int, int]]:
+        """``(order_id, size)`` resting at ``price`` on ``side``, first in line first."""
+        return list(self._queue(side).get(price, {}).items())
+
+    def queue_ahead(self, order_id: int) -> int:
+        """Size resting ahead of ``order_id`` at its level (0 when it is first in line)."""
+        side, price = self._orders[order_id]
+        ahead = 0
+        for other, size in self._queue(side)[price].items():
+            if other == order_id:
+                return ahead
+            ahead += size
+        raise AssertionError("unreachable: indexed order missing from its queue")
+
+    def order(self, order_id: int) -> tuple[str, int, int] | None:
+        """``(side, price, size)`` of a resting order, or None."""
+        where = self._orders.get(order_id)
+        if where is None:
+            return None
+        side, price = where
+        return side, price, self._queue(side)[price][order_id]
+
+    def _queue(self, side: str) -> dict[int, dict[int, int]]:
+        try:
+            return self._queues[side]
+        except KeyError:
+            raise BookError(f"side must be 'buy' or 'sell', got {side!r}") from None
+
+    def _add(self, side: str, order_id: int, price: int, size: int) -> None:
+        if size <= 0:
+            raise BookError(f"{self.symbol}: order {order_id} with size {size}")
+        self._queue(side).setdefault(price, {})[order_id] = size
+        self._orders[order_id] = (side, price)
+        self.set_level(side, price, self.size_at(side, price) + size)
+
+    def _reduce(self, event: OrderBookEvent, size: int | None) -> None:
+        """Take ``size`` (None: all) off ``event.order_id``; unknown ids hit the anonymous rest."""
+        where = self._orders.get(event.order_id)
+        if where is None:
+            side, price, order_id = event.side, event.price, self._anonymous_at(event)
+        else:
+            side, price = where
+            order_id = event.order_id
+        queue = self._queue(side)[price]
+        resting = queue[order_id]
+        # A delete takes all of a known order, or the stated size off the anonymous rest.
+        taken = size if size is not None else resting if where is not None else event.size
+        if taken > resting:
+            raise BookError(
+                f"{self.symbol}: {event.action} of {taken} exceeds order {event.order_id}'s "
+                f"{resting} at {price}"
+            )
+        if taken == resting:
+            del queue[order_id]
+            if order_id >= 0:
+                del self._orders[order_id]
+            if not queue:
+                del self._queue(side)[price]
+        else:
+            queue[order_id] = resting - taken
+        self.set_level(side, price, self.size_at(side, price) - taken)
+
+    def _anonymous_at(self, event: OrderBookEvent) -> int:
+        queue = self._queue(event.side).get(event.price, {})
+        for order_id in queue:
+            if order_id < 0:
+                return order_id
+        raise BookError(
+            f"{self.symbol}: {event.action} of unknown order {event.order_id} at "
+            f"{event.price} ({event.side}) with nothing resting there from before"
+        )
