@@ -1,4 +1,8 @@
-"""Commission models: percent of notional, fixed per order and per unit, exact."""
+"""Commission models: percent of notional, fixed per order and per unit, exact.
+
+A model may charge makers a different rate than takers (``maker_rate``; negative is a
+rebate), as the L2 paper exchange distinguishes the two; bar mode charges ``rate``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from predator.market.instrument import Instrument
+from predator.venue.orders import Liquidity
 
 __all__ = ["CommissionModel"]
 
@@ -21,6 +26,13 @@ class CommissionModel:
     ``fixed`` a cash amount per order (charged on its first fill), ``per_unit`` a cash
     amount per whole unit traded. Amounts are exact; a fee that falls between two money
     units (only possible with more decimals than the money scale) is rounded half-even.
+    ``maker_rate`` (default: ``rate``) replaces ``rate`` on fills that added liquidity,
+    when the caller says so with ``liquidity=Liquidity.MAKER``.
+
+    >>> from predator.market.instrument import Instrument
+    >>> model = CommissionModel(Instrument(symbol="X"), rate="0.001", maker_rate="-0.0001")
+    >>> model.fee(10000, 1), model.fee(10000, 1, liquidity=Liquidity.MAKER)
+    (10000000, -1000000)
     """
 
     def __init__(
@@ -30,8 +42,12 @@ class CommissionModel:
         rate: Decimal | str | int = 0,
         fixed: Decimal | str | int = 0,
         per_unit: Decimal | str | int = 0,
+        maker_rate: Decimal | str | int | None = None,
     ) -> None:
         self.rate = Fraction(Decimal(rate))
+        self.maker_rate = self.rate if maker_rate is None else Fraction(Decimal(maker_rate))
+        if not -Fraction(1, 10) <= self.maker_rate < Fraction(1, 10):
+            raise ValueError(f"maker rate must be within [-0.1, 0.1), got {maker_rate}")
         self.fixed_decimal = Decimal(fixed)
         self.per_unit_decimal = Decimal(per_unit)
         if not -Fraction(1, 10) <= self.rate < Fraction(1, 10):
@@ -44,14 +60,25 @@ class CommissionModel:
         self.fixed = _round_half_even(Fraction(self.fixed_decimal) * self._money_scale)
         # per unit of the size scale, in money units (may be fractional: keep a Fraction)
         self._per_size_unit = Fraction(self.per_unit_decimal) * self._money_scale / self._size_scale
-        self.is_zero = not (self.rate or self.fixed or self._per_size_unit)
+        self.is_zero = not (self.rate or self.maker_rate or self.fixed or self._per_size_unit)
 
-    def fee(self, price: int, quantity: int, *, first_fill: bool = True) -> int:
-        """Fee in money units for a fill of ``quantity`` (> 0) at ``price``."""
+    def fee(
+        self,
+        price: int,
+        quantity: int,
+        *,
+        first_fill: bool = True,
+        liquidity: Liquidity | None = None,
+    ) -> int:
+        """Fee in money units for a fill of ``quantity`` (> 0) at ``price``.
+
+        ``liquidity=Liquidity.MAKER`` charges ``maker_rate``; anything else ``rate``.
+        """
         if self.is_zero:
             return 0
         notional = price * quantity * self._notional_factor
-        fee = self.rate * notional + self._per_size_unit * quantity
+        rate = self.maker_rate if liquidity is Liquidity.MAKER else self.rate
+        fee = rate * notional + self._per_size_unit * quantity
         if first_fill:
             fee += self.fixed
         return _round_half_even(fee) if fee.denominator != 1 else fee.numerator

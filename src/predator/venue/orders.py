@@ -21,7 +21,9 @@ __all__ = [
     "RejectReason",
     "Side",
     "TimeInForce",
+    "VenueAmendRejected",
     "VenueOrderAccepted",
+    "VenueOrderAmended",
     "VenueOrderCanceled",
     "VenueOrderFilled",
     "VenueOrderRejected",
@@ -48,6 +50,10 @@ class TimeInForce(StrEnum):
     """Good till canceled."""
     IOC = "ioc"
     """Immediate or cancel: in bar mode, only the first bar it can meet counts."""
+    FOK = "fok"
+    """Fill or kill: fills in full at once or is rejected (L2 mode)."""
+    GTD = "gtd"
+    """Good till date: expires at ``OrderRequest.expire_at`` (L2 mode)."""
 
 
 class Liquidity(StrEnum):
@@ -65,6 +71,16 @@ class RejectReason(StrEnum):
     NO_MARKET_DATA = "no_market_data"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
     VENUE_HALTED = "venue_halted"
+    BELOW_MIN_QUANTITY = "below_min_quantity"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    OFF_TICK_SIZE = "off_tick_size"
+    OUTSIDE_PRICE_BAND = "outside_price_band"
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+    POST_ONLY_WOULD_CROSS = "post_only_would_cross"
+    REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
+    FOK_CANNOT_FILL = "fok_cannot_fill"
+    INVALID_EXPIRY = "invalid_expiry"
+    UNKNOWN_ORDER = "unknown_order"
 
 
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +105,10 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     reduce_only: bool = False
     account: str = "main"
     """The venue sub-account (capital pool) the order trades for."""
+    post_only: bool = False
+    """Limit orders only: rejected instead of taking liquidity (L2 mode)."""
+    expire_at: int | None = None
+    """Kernel nanoseconds at which a ``GTD`` order expires (L2 mode)."""
 
 
 class VenueReport(Event, frozen=True, kw_only=True):
@@ -110,6 +130,27 @@ class VenueOrderRejected(VenueReport, frozen=True, kw_only=True):
 class VenueOrderCanceled(VenueReport, frozen=True, kw_only=True):
     venue_order_id: str
     reason: str
+    detail: str = ""
+
+
+class VenueOrderAmended(VenueReport, frozen=True, kw_only=True):
+    """An amend took effect: ``quantity`` is the new total, ``leaves_quantity`` what rests.
+
+    ``kept_priority`` says whether the order kept its place in the queue (only a size
+    decrease at the same price keeps it).
+    """
+
+    venue_order_id: str
+    quantity: int
+    limit_price: int | None
+    leaves_quantity: int
+    kept_priority: bool
+
+
+class VenueAmendRejected(VenueReport, frozen=True, kw_only=True):
+    """An amend was refused; the order stands unchanged (when it still exists)."""
+
+    reason: RejectReason
     detail: str = ""
 
 
