@@ -24,12 +24,22 @@ from predator.core.events import Event, Message
 from predator.ledger import Journal
 from predator.ledger.stores import SqliteStore, open_store
 from predator.market import BarFeed, load_bars
-from predator.node import BacktestConfig, BacktestResult, load_durable, recover, resume_run
+from predator.node import (
+    BacktestConfig,
+    BacktestResult,
+    load_durable,
+    rebuild_history,
+    recover,
+    resume_run,
+)
 from predator.node.backtest import _announce_run, _build_kernel, _finish_run
 from predator.testkit import shared_data_dir
 from predator.validation import audit
 
 BATCH = 16
+SNAPSHOT_EVERY = 40
+"""Journal events between snapshots: crashes before the first one replay from the start,
+later ones restore the newest snapshot the durable journal covers and replay the rest."""
 CONFIG = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
 
 
@@ -59,7 +69,17 @@ def _final(result_kernel: Any) -> tuple[Any, ...]:
         (t.size, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price, t.pnl, t.fees)
         for t in portfolio.closed_trades
     )
-    return portfolio.cash, portfolio.position_quantity("GOOG"), portfolio.realized_pnl, trades
+    curve = result_kernel.curve
+    return (
+        portfolio.cash,
+        portfolio.position_quantity("GOOG"),
+        portfolio.realized_pnl,
+        trades,
+        tuple(curve.values),  # the equity curve, re-warmed bars included
+        curve.exposed_bars,
+        len(result_kernel.closes),
+        result_kernel.fills,
+    )
 
 
 def _open(where: Path | str) -> Journal:
@@ -75,7 +95,7 @@ def _store(where: Path | str) -> Any:
 def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, int]]:
     feed = _feed()
     journal = _open(path)
-    kernel = _build_kernel(feed, CONFIG, journal)
+    kernel = _build_kernel(feed, CONFIG, journal, snapshot_every=SNAPSHOT_EVERY)
     crash = None
     if crash_at is not None:
         crash = Crash(journal, crash_at)
@@ -101,7 +121,7 @@ def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[
     durable = load_durable(store)
     store.close()
     journal = _open(path)
-    fresh = _build_kernel(feed, CONFIG, journal, exchange=exchange)
+    fresh = _build_kernel(feed, CONFIG, journal, exchange=exchange, snapshot_every=SNAPSHOT_EVERY)
     if durable.durable_seq == 0:  # nothing survived: the journal starts again
         _announce_run(fresh, feed, CONFIG, journal)
     last = exchange.last_bar("GOOG")
@@ -111,6 +131,8 @@ def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[
     assert report.reconciled, report.mismatches
     if not report.completed:  # a run that completed before the crash is not run again
         resume_run(fresh, feed, CONFIG, journal)
+    else:
+        rebuild_history(fresh, feed)
     journal.close()
     trade_ids = [t for order in fresh.execution.orders.values() for t in order.trade_ids]
     assert len(trade_ids) == len(set(trade_ids))  # no fill applied twice
@@ -121,7 +143,7 @@ def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[
     findings = audit(recovered.records()).findings
     recovered.close()
     assert findings == [], findings[:3]  # the recovered journal audits clean
-    return _final(fresh), {"durable": report.durable_seq}
+    return _final(fresh), {"durable": report.durable_seq, "snapshot_seq": report.snapshot_seq}
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +163,17 @@ def test_a_crash_at_every_journal_event_recovers_to_the_uncrashed_final_state(
     reference: tuple[tuple[Any, ...], int], tmp_path: Path
 ) -> None:
     expected, events = reference
+    from_snapshot = 0
     for at in range(1, events + 1):
         path = tmp_path / f"crash-{at}.sqlite"
-        final, _info = _run(path, at)
+        final, info = _run(path, at)
         assert final == expected, f"crash after journal event {at}"
+        if info.get("snapshot_seq"):
+            assert info["snapshot_seq"] <= info["durable"]
+            from_snapshot += 1
         path.unlink()
+    # Most crash points recovered from a snapshot, the early ones from the start.
+    assert events // 2 < from_snapshot < events
 
 
 POSTGRES = os.environ.get("PREDATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -325,6 +325,32 @@ def test_appended_events_round_trip_through_the_store(backend: Backend) -> None:
     assert [record.seq for record in journal.records(from_seq=5)] == [5]
 
 
+def test_snapshots_are_kept_newest_first_within_what_the_journal_covers(
+    backend: Backend,
+) -> None:
+    store = backend.open()
+    journal = Journal(store=store, batch_size=100)
+    events = session()
+    assert store.latest_snapshot() is None
+    seqs = []
+    for event in events[:4]:
+        journal.append(event)
+        seqs.append(journal.write_snapshot(f"state after {journal.last_seq}".encode()))
+    assert seqs == [1, 2, 3, 4]  # each snapshot flushed the records it follows first
+    assert [row[0] for row in store.read()] == [1, 2, 3, 4]
+    seq, chain, payload = store.latest_snapshot() or (0, b"", b"")
+    assert (seq, payload) == (4, b"state after 4")
+    assert chain == store.load_tail()[1]  # names the chain value of the record it follows
+    # Only the newest two are kept; one bounded by what a recovery found durable:
+    assert store.latest_snapshot(3) == (3, next(iter(store.read(3)))[4], b"state after 3")
+    assert store.latest_snapshot(2) is None
+    # Discarding records discards the snapshots that follow them.
+    store.truncate_after(3)
+    assert store.latest_snapshot() is not None
+    assert (store.latest_snapshot() or (0,))[0] == 3
+    journal.close()
+
+
 def test_the_digest_is_the_same_whatever_the_store(backend: Backend) -> None:
     digest = written(backend)
 

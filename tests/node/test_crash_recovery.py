@@ -261,3 +261,92 @@ def test_a_journal_that_fails_the_audit_is_refused_not_guessed(tmp_path: Path) -
 
     with pytest.raises(Refused, match=r"fails the audit.*coverage"):
         restart(crashed)
+
+
+# -- snapshots and control-plane state ---------------------------------------------------
+def run_and_crash_with_snapshots(path: Path, crash_after: int, every: int) -> Crashed:
+    """As :func:`run_and_crash`, the kernel snapshotting every ``every`` journal events."""
+    journal = Journal(path, batch_size=BATCH)
+    kernel = _build_kernel(goog(), config(), journal, snapshot_every=every)
+    _announce_run(kernel, goog(), config(), journal)
+    for runner in kernel.runners.values():
+        runner.start()
+    bars = list(goog())
+    for bar in bars[:crash_after]:
+        kernel.clock.set(bar.ts)
+        kernel.bus.publish(bar)
+    assert kernel.snapshots > 0
+    lost = journal.last_seq - journal.store.load_tail()[0]
+    journal.store.close()
+    exchange = kernel.exchange
+    for bar in bars[crash_after : crash_after + VENUE_BARS]:
+        kernel.clock.set(bar.ts)
+        exchange.on_bar(bar)
+    return Crashed(path, exchange, bars[crash_after + VENUE_BARS :], lost)
+
+
+def test_recovery_starts_from_the_newest_snapshot_and_replays_only_the_tail(
+    tmp_path: Path,
+) -> None:
+    crashed = run_and_crash_with_snapshots(tmp_path / "journal.db", 1000, every=50)
+    kernel, report, _events = restart(crashed)
+
+    assert report.reconciled, report.mismatches
+    assert report.snapshot_seq > 0
+    assert report.records_replayed == report.durable_seq - report.snapshot_seq < 50 + BATCH
+    assert_agrees_with_venue(kernel, crashed.exchange)
+
+
+def test_a_snapshot_that_does_not_match_the_chain_is_ignored_and_everything_replayed(
+    tmp_path: Path,
+) -> None:
+    crashed = run_and_crash_with_snapshots(tmp_path / "journal.db", 1000, every=50)
+    with sqlite3.connect(crashed.path) as db:  # a snapshot of another journal, say
+        db.execute("UPDATE snapshots SET chain = zeroblob(16)")
+    store = SqliteStore(crashed.path)
+    durable = load_durable(store)
+    store.close()
+    assert durable.snapshot is None
+    assert durable.snapshot_problem is not None and "does not match" in durable.snapshot_problem
+
+    kernel, report, _events = restart(crashed)
+    assert report.snapshot_seq == 0 and report.records_replayed == report.durable_seq
+    assert report.reconciled
+    assert_agrees_with_venue(kernel, crashed.exchange)
+
+
+def test_a_kill_switch_tripped_before_the_crash_is_still_tripped_after_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    journal = Journal(path, batch_size=BATCH)
+    kernel = _build_kernel(goog(), config(), journal, snapshot_every=50)
+    _announce_run(kernel, goog(), config(), journal)
+    for runner in kernel.runners.values():
+        runner.start()
+    bars = list(goog())
+    for index, bar in enumerate(bars[:900]):
+        kernel.clock.set(bar.ts)
+        kernel.bus.publish(bar)
+        if index == 400:
+            kernel.kill_switch.trip("strategy:sma_cross", "operator says stop", actor="ops")
+            kernel.breakers["sma_cross"].trip("manual test trip")
+    assert kernel.runners["sma_cross"].stopped is not None
+    journal.flush()
+    journal.store.close()
+    exchange = kernel.exchange
+
+    kernel2, report, _events = restart(Crashed(path, exchange, bars[900:], 0))
+    assert report.snapshot_seq > 0  # the trip is older than the snapshot: it carries it
+    assert kernel2.kill_switch.is_tripped("strategy:sma_cross")
+    assert kernel2.runners["sma_cross"].stopped is not None
+    assert kernel2.breakers["sma_cross"].trips == 1
+    assert kernel2.kill_switch_trips == 1
+    # ...and from the journal alone, without the snapshot, the same:
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM snapshots")
+    kernel3, report3, _ = restart(Crashed(path, exchange, bars[900:], 0))
+    assert report3.snapshot_seq == 0
+    assert kernel3.kill_switch.is_tripped("strategy:sma_cross")
+    assert kernel3.runners["sma_cross"].stopped is not None
+    assert kernel3.breakers["sma_cross"].trips == 1

@@ -155,6 +155,16 @@ class Journal:
         self.store.write_batch(self._pending)
         self._pending.clear()
 
+    def write_snapshot(self, payload: bytes) -> int:
+        """Flush, then store ``payload`` (derived state) as of the last record; returns its seq.
+
+        A snapshot names the record it follows and that record's chain value, so recovery
+        can check it belongs to this journal and replay only the records after it.
+        """
+        self.flush()
+        self.store.write_snapshot(self._seq, self._chain, payload)
+        return self._seq
+
     def set_meta(self, key: str, value: str) -> None:
         """Store a run-level fact (config, data digest) outside the event chain."""
         self.store.set_meta(key, value)

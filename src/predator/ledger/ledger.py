@@ -109,6 +109,13 @@ class Ledger:
             balances[posting.account] = balances.get(posting.account, 0) + posting.amount
         self.transactions += 1
 
+    def restore_balances(self, balances: Mapping[str, int], transactions: int) -> None:
+        """Replace every balance (a snapshot of derived state); the books must balance."""
+        if sum(balances.values()):
+            raise BalanceEquationViolated("restored trial balance", 0, sum(balances.values()))
+        self._balances = dict(balances)
+        self.transactions = transactions
+
     def post_many(self, transactions: Iterable[Transaction]) -> None:
         """Post each transaction in order."""
         for transaction in transactions:

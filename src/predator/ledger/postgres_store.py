@@ -12,7 +12,14 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, LiteralString
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from predator.ledger.stores import GENESIS, SeqConflict, StoredRow, redact_url
+from predator.ledger.stores import (
+    GENESIS,
+    SNAPSHOTS_KEPT,
+    SeqConflict,
+    StoredRow,
+    StoredSnapshot,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,6 +53,14 @@ MIGRATIONS: tuple[tuple[int, str, tuple[LiteralString, ...]], ...] = (
             "CREATE OR REPLACE VIEW {schema}.events_json AS"
             " SELECT seq, ts, type, convert_from(payload, 'UTF8')::jsonb AS payload, chain"
             " FROM {schema}.events",
+        ),
+    ),
+    (
+        3,
+        "snapshots of derived state",
+        (
+            "CREATE TABLE IF NOT EXISTS {schema}.snapshots ("
+            " seq BIGINT PRIMARY KEY, chain BYTEA NOT NULL, payload BYTEA NOT NULL)",
         ),
     ),
 )
@@ -227,8 +242,43 @@ class PostgresStore:
     def meta(self) -> dict[str, str]:
         return {key: value for key, value in self._conn.execute(self._meta)}
 
+    def write_snapshot(self, seq: int, chain: bytes, payload: bytes) -> None:
+        with self._conn.transaction():
+            self._conn.execute(
+                self._statement(
+                    "INSERT INTO {schema}.snapshots VALUES (%s, %s, %s)"
+                    " ON CONFLICT (seq) DO UPDATE SET chain = EXCLUDED.chain,"
+                    " payload = EXCLUDED.payload"
+                ),
+                (seq, chain, payload),
+            )
+            self._conn.execute(
+                self._statement(
+                    "DELETE FROM {schema}.snapshots WHERE seq NOT IN"
+                    " (SELECT seq FROM {schema}.snapshots ORDER BY seq DESC LIMIT %s)"
+                ),
+                (SNAPSHOTS_KEPT,),
+            )
+
+    def latest_snapshot(self, max_seq: int | None = None) -> StoredSnapshot | None:
+        limit = (1 << 62) if max_seq is None else max_seq
+        row = self._conn.execute(
+            self._statement(
+                "SELECT seq, chain, payload FROM {schema}.snapshots WHERE seq <= %s"
+                " ORDER BY seq DESC LIMIT 1"
+            ),
+            (limit,),
+            binary=True,
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
+
     def truncate_after(self, seq: int) -> int:
-        return self._conn.execute(self._truncate, (seq,)).rowcount
+        with self._conn.transaction():
+            self._conn.execute(
+                self._statement("DELETE FROM {schema}.snapshots WHERE seq > %s"), (seq,)
+            )
+            removed: int = self._conn.execute(self._truncate, (seq,)).rowcount
+        return removed
 
     def close(self) -> None:
         self._conn.close()

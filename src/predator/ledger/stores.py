@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "SNAPSHOTS_KEPT",
     "SUPPORTED_URLS",
     "JournalStore",
     "MemoryStore",
     "SeqConflict",
     "SqliteStore",
     "StoredRow",
+    "StoredSnapshot",
     "Synchronous",
     "open_store",
     "redact_url",
@@ -35,6 +37,12 @@ GENESIS = bytes(16)
 
 StoredRow = tuple[int, int, str, bytes, bytes]
 """One stored record: ``(seq, ts, type, payload bytes exactly as chained, chain value)``."""
+
+StoredSnapshot = tuple[int, bytes, bytes]
+"""One stored snapshot: ``(seq of the last record it covers, that record's chain, payload)``."""
+
+SNAPSHOTS_KEPT = 2
+"""Snapshots a store keeps: the newest, and one before it in case the newest is damaged."""
 
 Synchronous = Literal["NORMAL", "FULL"]
 """SQLite ``synchronous`` level: NORMAL (simulation; WAL-safe) or FULL (live; power-loss safe)."""
@@ -87,9 +95,20 @@ class JournalStore(Protocol):
         """Every run-level fact."""
         ...
 
+    def write_snapshot(self, seq: int, chain: bytes, payload: bytes) -> None:
+        """Store a snapshot of derived state taken when record ``seq`` (chain value
+        ``chain``) was the last one durable; keeps the newest :data:`SNAPSHOTS_KEPT`."""
+        ...
+
+    def latest_snapshot(self, max_seq: int | None = None) -> StoredSnapshot | None:
+        """The newest snapshot with ``seq <= max_seq`` (any when ``None``), or ``None``."""
+        ...
+
     def truncate_after(self, seq: int) -> int:
-        """Delete every row after ``seq``; returns how many. For tests and recovery tools
-        (discarding a torn tail), never for normal operation: the journal is append-only."""
+        """Delete every row (and snapshot) after ``seq``; returns how many rows.
+
+        For tests and recovery tools (discarding a torn tail), never for normal operation:
+        the journal is append-only."""
         ...
 
     def close(self) -> None:
@@ -106,6 +125,11 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     payload BLOB NOT NULL,
     chain BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY,
+    chain BLOB NOT NULL,
+    payload BLOB NOT NULL
 );
 """
 
@@ -168,9 +192,29 @@ class SqliteStore:
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
+    def write_snapshot(self, seq: int, chain: bytes, payload: bytes) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)", (seq, chain, payload)
+            )
+            self._db.execute(
+                "DELETE FROM snapshots WHERE seq NOT IN "
+                "(SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+                (SNAPSHOTS_KEPT,),
+            )
+
+    def latest_snapshot(self, max_seq: int | None = None) -> StoredSnapshot | None:
+        limit = (1 << 62) if max_seq is None else max_seq
+        row = self._db.execute(
+            "SELECT seq, chain, payload FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+            (limit,),
+        ).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), bytes(row[2]))
+
     def truncate_after(self, seq: int) -> int:
         with self._db:
             removed: int = self._db.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
+            self._db.execute("DELETE FROM snapshots WHERE seq > ?", (seq,))
         return removed
 
     def close(self) -> None:
@@ -192,10 +236,14 @@ class MemoryStore:
     """
 
     def __init__(
-        self, rows: list[StoredRow] | None = None, meta_values: dict[str, str] | None = None
+        self,
+        rows: list[StoredRow] | None = None,
+        meta_values: dict[str, str] | None = None,
+        snapshots: list[StoredSnapshot] | None = None,
     ) -> None:
         self.rows: list[StoredRow] = [] if rows is None else rows
         self.meta_values: dict[str, str] = {} if meta_values is None else meta_values
+        self.snapshots: list[StoredSnapshot] = [] if snapshots is None else snapshots
         self._closed = False
 
     def __repr__(self) -> str:
@@ -203,7 +251,7 @@ class MemoryStore:
 
     def reopen(self) -> MemoryStore:
         """A new, open store over the same rows and meta (even after :meth:`close`)."""
-        return MemoryStore(self.rows, self.meta_values)
+        return MemoryStore(self.rows, self.meta_values, self.snapshots)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -251,8 +299,21 @@ class MemoryStore:
         self._check_open()
         return dict(self.meta_values)
 
+    def write_snapshot(self, seq: int, chain: bytes, payload: bytes) -> None:
+        self._check_open()
+        kept = [snap for snap in self.snapshots if snap[0] != seq]
+        kept.append((seq, chain, payload))
+        kept.sort(key=_seq_of)
+        self.snapshots[:] = kept[-SNAPSHOTS_KEPT:]
+
+    def latest_snapshot(self, max_seq: int | None = None) -> StoredSnapshot | None:
+        self._check_open()
+        fitting = [snap for snap in self.snapshots if max_seq is None or snap[0] <= max_seq]
+        return fitting[-1] if fitting else None
+
     def truncate_after(self, seq: int) -> int:
         self._check_open()
+        self.snapshots[:] = [snap for snap in self.snapshots if snap[0] <= seq]
         kept = [row for row in self.rows if row[0] <= seq]
         removed = len(self.rows) - len(kept)
         self.rows[:] = kept
@@ -262,7 +323,7 @@ class MemoryStore:
         self._closed = True
 
 
-def _seq_of(row: StoredRow) -> int:
+def _seq_of(row: StoredRow | StoredSnapshot) -> int:
     return row[0]
 
 

@@ -19,6 +19,7 @@ from predator.node.recovery import (
     RecoveryRefused,
     RecoveryReport,
     load_durable,
+    rebuild_history,
     recover,
     resume_run,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "SafetyStatusReported",
     "StrategySpec",
     "load_durable",
+    "rebuild_history",
     "recover",
     "resume_run",
 ]

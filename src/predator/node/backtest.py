@@ -219,15 +219,22 @@ def _decimal(
     return value
 
 
+DEFAULT_SNAPSHOT_EVERY = 10_000
+"""Journal events between snapshots of derived state: a snapshot costs a few ms even for a
+year of 1-minute bars, and bounds the records recovery replays."""
+
+
 def _build_kernel(
     feed: BarFeed,
     config: BacktestConfig,
     journal: Journal,
     exchange: PaperExchange | None = None,
+    snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
 ) -> Kernel:
     """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early).
 
-    ``exchange``: a venue that outlived a crashed node, for recovery.
+    ``exchange``: a venue that outlived a crashed node, for recovery. ``snapshot_every``:
+    journal events between snapshots of derived state (``None``: none).
     """
     instrument = feed.instrument
     money_p = instrument.money_precision
@@ -285,6 +292,7 @@ def _build_kernel(
         check_invariants=config.check_invariants,
         profit_allocation=rules,
         exchange=exchange,
+        snapshot_every=snapshot_every,
     )
 
 
@@ -355,7 +363,7 @@ def _announce_run(kernel: Kernel, feed: BarFeed, config: BacktestConfig, journal
         RunStarted(
             ts=clock.now_ns(),
             config=msgspec.to_builtins(recorded),
-            data_sha256=_file_sha256(feed.path),
+            data_sha256=_data_sha256(feed),
             data_format=feed.format,
             bars=len(feed),
             instrument=instrument,
@@ -366,6 +374,16 @@ def _announce_run(kernel: Kernel, feed: BarFeed, config: BacktestConfig, journal
 def _strategy_parameters(strategy: Any) -> dict[str, Any]:
     """A strategy's effective parameters (after defaults and type conversion)."""
     return {name: getattr(strategy, name) for name in sorted(type(strategy).parameters)}
+
+
+def _data_sha256(feed: BarFeed) -> str:
+    """SHA-256 of the data file, or of the bars themselves for a feed built in memory."""
+    if os.path.isfile(feed.path):
+        return _file_sha256(feed.path)
+    digest = hashlib.sha256()
+    for column in (feed.timestamps(), feed.closes()):
+        digest.update(msgspec.msgpack.encode(column))
+    return digest.hexdigest()
 
 
 def _file_sha256(path: str) -> str:
@@ -391,9 +409,11 @@ class Backtest:
         *,
         progress: ProgressCallback | None = None,
         progress_every: int = 2048,
+        snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
     ) -> None:
         self.feed = feed
         self.config = config or BacktestConfig()
+        self.snapshot_every = snapshot_every
         self._progress = progress
         self._progress_every = progress_every
 
@@ -427,7 +447,7 @@ class Backtest:
 
     def _run(self, journal: Journal, final_path: Path | None) -> BacktestResult:
         feed, config = self.feed, self.config
-        kernel = _build_kernel(feed, config, journal)
+        kernel = _build_kernel(feed, config, journal, snapshot_every=self.snapshot_every)
         clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
         _announce_run(kernel, feed, config, journal)
         for runner in kernel.runners.values():
@@ -478,7 +498,10 @@ def _finish_run(
                 if order_id is not None:
                     closing.append(order_id)
         kernel.exchange.finalize(only=closing)
-        kernel.curve.restate_last(kernel.total_equity())
+        # Closed on the last bar: flat at its close, as a run recovered after the
+        # venue had already closed them sees it too.
+        exposed = any(p.position_quantity(symbol) for p in kernel.portfolios.values())
+        kernel.curve.restate_last(kernel.total_equity(), exposed)
     kernel.reconciliation.check()  # the run ends reconciled with the venue
     if progress is not None:
         progress(total, total)

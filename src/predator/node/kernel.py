@@ -28,9 +28,10 @@ from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.node.alerting import KernelAlerts
 from predator.node.risk_settings import RiskSettings
+from predator.node.snapshot import CONTROL_EVENTS, take_snapshot
 from predator.portfolio.portfolio import Portfolio
 from predator.portfolio.stats import EquityCurve
-from predator.risk.circuit_breaker import CircuitBreaker
+from predator.risk.circuit_breaker import BreakerStateChanged, CircuitBreaker
 from predator.risk.emergency_stop import EmergencyStop, KillSwitchTripped
 from predator.risk.pnl_tracker import AllocationRule, ProfitLossTracker
 from predator.risk.protections import (
@@ -96,6 +97,14 @@ def _is_journaled(event_type: type) -> bool:
     return bool(getattr(event_type, "journaled", False))
 
 
+def _is_control(event_type: type) -> bool:
+    """Kill switches, trading states, halts, stopped strategies (not breakers: a snapshot
+    keeps their exact state)."""
+    return issubclass(event_type, CONTROL_EVENTS) and not issubclass(
+        event_type, BreakerStateChanged
+    )
+
+
 class Kernel:
     """The components of one simulation run, connected on one bus."""
 
@@ -114,6 +123,7 @@ class Kernel:
         profit_allocation: Sequence[AllocationRule] = (),
         reconcile_interval_ns: int = 15 * 60 * 1_000_000_000,
         exchange: PaperExchange | None = None,
+        snapshot_every: int | None = None,
     ) -> None:
         limits, breaker = risk.limits, risk.breaker
         self.settings = risk
@@ -144,6 +154,16 @@ class Kernel:
             for slot in self.slots:
                 if slot.account != "main":
                     self.exchange.open_account(slot.account, slot.capital)
+        # Before anything of a bar happens, the state is quiescent: snapshot it then.
+        self.snapshot_every = snapshot_every
+        self.snapshots = 0
+        self._snapshot_seq = journal.last_seq
+        self.control_log: list[Event] = []
+        bus.subscribe(Event, self.control_log.append, where=_is_control)
+        if snapshot_every is not None:
+            if snapshot_every < 1:
+                raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
+            bus.subscribe(Bar, self._maybe_snapshot)
         # Subscription order is delivery order: the venue sees a bar first, then the
         # portfolios' fills, the risk engine, the equity curve, and last the strategies.
         bus.subscribe(Bar, self.exchange.on_bar)
@@ -207,6 +227,8 @@ class Kernel:
         fast = fast and not self._daily_loss_checks
         self._single = next(iter(self.portfolios.values())) if fast else None
         self.closes: list[int] = []
+        self.rebuilt_equity: Any = None
+        """Set by recovery: the equity of the bars a resumed run re-warms."""
         bus.subscribe(Bar, self._on_bar)
         self.runners: dict[str, StrategyRunner] = {}
         for slot in self.slots:
@@ -272,6 +294,21 @@ class Kernel:
             self.kill_switch.check_loss(equity, bar.ts)
         if self._daily_loss_checks:
             self.kill_switch.check_daily_loss(equity, bar.ts)
+
+    def _maybe_snapshot(self, _bar: Bar) -> None:
+        every = self.snapshot_every
+        if every is not None and self.journal.last_seq - self._snapshot_seq >= every:
+            self.take_snapshot()
+
+    def take_snapshot(self) -> int:
+        """Flush the journal and store a snapshot of derived state; returns its seq.
+
+        Call it only at a quiescent point (between bars): the kernel does, every
+        ``snapshot_every`` journal events.
+        """
+        self._snapshot_seq = self.journal.write_snapshot(take_snapshot(self))
+        self.snapshots += 1
+        return self._snapshot_seq
 
     def _reconcile(self, bar: Bar) -> None:
         self.reconciliation.maybe_check(bar.ts)

@@ -14,8 +14,12 @@ state. The venue keeps running. Recovery, in two steps:
    :class:`~predator.validation.reconciliation.Reconciliation` apply the venue fills since
    the last journaled venue trade exactly once (``FillRecovered`` journaled).
 
-Not yet restored: strategy internals (indicators, client-order-id counters), circuit
-breakers, protections, kill-switch state and the equity curve.
+With a snapshot (:mod:`predator.node.snapshot`) the rebuild starts from the newest one the
+durable journal covers and replays only the records after it; without one, from the
+start. Kill switches, trading states, execution halts, stopped strategies and breakers are
+restored too (exactly from a snapshot, from their journaled changes after it), and
+:func:`resume_run` rebuilds the equity curve of the bars it re-warms from the fills.
+Not restored: strategy internals (re-warmed from the bars) and protection windows.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ from predator.execution.order import (
 )
 from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
 from predator.ledger.stores import JournalStore
+from predator.node.snapshot import (
+    CONTROL_EVENTS,
+    KernelSnapshot,
+    SnapshotMismatch,
+    apply_control,
+    decode_snapshot,
+    restore_snapshot,
+)
 from predator.validation.audit import audit
 from predator.venue.orders import OrderRequest, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
@@ -50,6 +62,7 @@ __all__ = [
     "RecoveryRefused",
     "RecoveryReport",
     "load_durable",
+    "rebuild_history",
     "recover",
     "resume_run",
 ]
@@ -81,6 +94,10 @@ class DurableJournal(msgspec.Struct, frozen=True, kw_only=True):
     """Sequence number of the last record kept (0 for an empty journal)."""
     discarded_tail: tuple[int, ...] = ()
     """Sequence numbers of torn records discarded (at most the last one)."""
+    snapshot: KernelSnapshot | None = None
+    """The newest snapshot the durable records cover, checked against their chain."""
+    snapshot_problem: str | None = None
+    """Why a stored snapshot was not used (recovery then replays from the start)."""
 
 
 class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +107,10 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
     discarded_tail: tuple[int, ...]
     fills_replayed: int
     """Journaled fills re-applied to the portfolios (each trade id once)."""
+    snapshot_seq: int = 0
+    """Seq of the snapshot the rebuild started from (0: replayed from the start)."""
+    records_replayed: int = 0
+    """Durable records replayed on top of the snapshot (all of them without one)."""
     fills_recovered: int
     """Venue fills missing from the journal, applied through reconciliation."""
     adopted_orders: tuple[str, ...]
@@ -136,9 +157,35 @@ def load_durable(store: JournalStore) -> DurableJournal:
             raise JournalCorrupted(seq, f"payload does not decode ({exc})") from None
         records.append(JournalRecord(seq, ts, type_name, payload, chain, raw))
     durable = records[-1].seq if records else 0
+    snapshot, problem = _durable_snapshot(store, records)
     return DurableJournal(
-        records=tuple(records), durable_seq=durable, discarded_tail=tuple(discarded)
+        records=tuple(records),
+        durable_seq=durable,
+        discarded_tail=tuple(discarded),
+        snapshot=snapshot,
+        snapshot_problem=problem,
     )
+
+
+def _durable_snapshot(
+    store: JournalStore, records: Sequence[JournalRecord]
+) -> tuple[KernelSnapshot | None, str | None]:
+    """The newest stored snapshot the durable ``records`` cover, if it belongs to them."""
+    durable = records[-1].seq if records else 0
+    stored = store.latest_snapshot(durable)
+    if stored is None or stored[0] == 0:
+        return None, None
+    seq, chain, payload = stored
+    first = records[0].seq if records else 1
+    if not first <= seq <= durable or records[seq - first].chain != chain:
+        return None, f"snapshot at seq {seq} does not match the journal's chain there"
+    try:
+        snapshot = decode_snapshot(payload)
+    except SnapshotMismatch as exc:
+        return None, f"snapshot at seq {seq}: {exc}"
+    if snapshot.seq != seq:
+        return None, f"snapshot stored at seq {seq} says it was taken at seq {snapshot.seq}"
+    return snapshot, None
 
 
 # -- step 2: rebuild ----------------------------------------------------------------------
@@ -165,6 +212,9 @@ class _Rebuild:
         self.applied: set[str] = set()
         self.fills = 0
         self.duplicates = 0
+        self.timeline: list[tuple[int, str, int, int]] = []
+        """``(ts, pool, cash, position)`` after each fill applied: the equity curve of
+        re-warmed bars is rebuilt from it."""
 
     def apply(self, record: JournalRecord) -> None:
         payload: dict[str, Any] = record.payload
@@ -205,9 +255,19 @@ class _Rebuild:
         order.fees += fill.fee
         done = fill.leaves_quantity == 0
         _move(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, seq)
-        for portfolio in self.kernel.portfolios.values():
+        for name, portfolio in self.kernel.portfolios.items():
             portfolio.apply_fill(fill)  # directly: nothing is published, nothing re-journaled
+            if portfolio.account == fill.account:
+                quantity = portfolio.position_quantity(fill.symbol)
+                self.timeline.append((fill.ts, name, portfolio.cash, quantity))
         self.fills += 1
+
+    def record_recovered(self, fill: OrderFilled) -> None:
+        """A fill reconciliation recovered (already applied through the bus)."""
+        for name, portfolio in self.kernel.portfolios.items():
+            if portfolio.account == fill.account:
+                quantity = portfolio.position_quantity(fill.symbol)
+                self.timeline.append((fill.ts, name, portfolio.cash, quantity))
 
 
 def _check_venue(kernel: Kernel, exchange: PaperExchange) -> None:
@@ -327,12 +387,20 @@ def recover(
         listed = tuple(records)
         durable = DurableJournal(records=listed, durable_seq=listed[-1].seq if listed else 0)
     _refuse_unaudited(durable.records)
+    _check_venue(kernel, exchange)
     rebuild = _Rebuild(kernel)
-    for record in durable.records:
+    snapshot = durable.snapshot
+    tail: Sequence[JournalRecord] = durable.records
+    if snapshot is not None:
+        rebuild.applied = restore_snapshot(kernel, snapshot)
+        rebuild.approved = dict(snapshot.approved)
+        first = durable.records[0].seq if durable.records else 1
+        tail = durable.records[snapshot.seq - first + 1 :]
+    for record in tail:
         rebuild.apply(record)
+    apply_control(kernel, _control_events(tail))
     for portfolio in kernel.portfolios.values():
         portfolio.check_balance_equation()
-    _check_venue(kernel, exchange)
     kernel.fills += rebuild.fills  # the run's fill count spans the restart
     since = _asked_since(rebuild.applied)
     missing = [f for f in exchange.fills_since(since) if f.trade_id not in rebuild.applied]
@@ -340,8 +408,15 @@ def recover(
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
     reconciliation.resume_from(since, rebuild.applied)
-    result = reconciliation.check()
+    kernel.bus.subscribe(OrderFilled, rebuild.record_recovered)
+    try:
+        result = reconciliation.check()
+    finally:
+        kernel.bus.unsubscribe(OrderFilled, rebuild.record_recovered)
+    kernel.rebuilt_equity = _RebuiltEquity(kernel, snapshot, rebuild.timeline)
     return RecoveryReport(
+        snapshot_seq=0 if snapshot is None else snapshot.seq,
+        records_replayed=len(tail),
         durable_seq=durable.durable_seq,
         discarded_tail=durable.discarded_tail,
         fills_replayed=rebuild.fills,
@@ -355,6 +430,98 @@ def recover(
         ),
         reconciled=not result.mismatches,
     )
+
+
+_CONTROL_TYPES = {event_type.__name__: event_type for event_type in CONTROL_EVENTS}
+
+
+def _control_events(records: Iterable[JournalRecord]) -> list[Event]:
+    """The control-plane events among ``records``, decoded."""
+    events: list[Event] = []
+    for record in records:
+        event_type = _CONTROL_TYPES.get(record.type)
+        if event_type is not None:
+            payload = {**record.payload, "type": record.type}
+            try:
+                events.append(msgspec.convert(payload, event_type))
+            except msgspec.ValidationError as exc:
+                raise RecoveryRefused(
+                    f"journal seq {record.seq}: malformed {record.type}: {exc}"
+                ) from None
+    return events
+
+
+class _RebuiltEquity:
+    """The equity of bars re-warmed after a restart, from the pools' state after each fill.
+
+    A bar's equity is each pool's cash plus position at the bar's close, after every fill
+    stamped at or before the bar (fills carry the venue's trade time, the bar they
+    matched on), exactly as the kernel computes it live.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        snapshot: KernelSnapshot | None,
+        timeline: list[tuple[int, str, int, int]],
+    ) -> None:
+        symbol = kernel.instrument.symbol
+        self.from_ts = -1 if snapshot is None else snapshot.ts
+        self.state: dict[str, tuple[int, int]] = {}
+        for name, portfolio in kernel.portfolios.items():
+            if snapshot is None:
+                self.state[name] = (portfolio.initial_cash, 0)
+            else:
+                saved = snapshot.pools[name]
+                lots = saved.lots.get(symbol, [])
+                self.state[name] = (saved.cash, sum(lot[0] for lot in lots))
+        self.timeline = sorted(timeline, key=lambda entry: entry[0])  # stable: journal order
+        self.next = 0
+        self.factor = kernel.instrument.notional_factor
+
+    def at(self, ts: int, close: int) -> tuple[int, bool]:
+        """``(equity, exposed)`` at the close of the bar opening at ``ts``."""
+        timeline, state = self.timeline, self.state
+        while self.next < len(timeline) and timeline[self.next][0] <= ts:
+            _ts, name, cash, quantity = timeline[self.next]
+            state[name] = (cash, quantity)
+            self.next += 1
+        equity, exposed = 0, False
+        for cash, quantity in state.values():
+            equity += cash + quantity * close * self.factor
+            exposed = exposed or quantity != 0
+        return equity, exposed
+
+
+class _History:
+    """Closes, equity curve and kill-switch equity marks of bars before the restart."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.rebuilt: _RebuiltEquity | None = kernel.rebuilt_equity
+        settings = kernel.settings
+        self.track_peak = (
+            settings.max_loss_from_peak is not None or settings.daily_loss_limit is not None
+        )
+
+    def add(self, ts: int, close: int) -> None:
+        kernel, rebuilt = self.kernel, self.rebuilt
+        kernel.closes.append(close)
+        if rebuilt is not None and ts >= rebuilt.from_ts:
+            equity, exposed = rebuilt.at(ts, close)
+            kernel.curve.record(equity, exposed)
+            if self.track_peak:
+                kernel.kill_switch.observe_equity(equity, ts)
+
+
+def rebuild_history(kernel: Kernel, feed: BarFeed) -> None:
+    """For a recovered run that had already completed: its closes and equity curve.
+
+    :func:`resume_run` does this for the bars it re-warms; a completed run is not resumed.
+    """
+    history = _History(kernel)
+    for bar in feed:
+        history.add(bar.ts, bar.close)
 
 
 def resume_run(
@@ -384,8 +551,10 @@ def resume_run(
     for runner in kernel.runners.values():
         runner.start()
     clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
+    history = _History(kernel)
     for bar in feed:
         if resume_ts is not None and bar.ts < resume_ts:
+            history.add(bar.ts, bar.close)
             for runner in kernel.runners.values():
                 runner.warm(bar)
             continue

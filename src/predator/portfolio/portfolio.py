@@ -23,7 +23,20 @@ from predator.ledger.ledger import (
 from predator.market.instrument import Instrument
 from predator.portfolio.position import ClosedTrade, Lot, Position
 
-__all__ = ["Portfolio"]
+__all__ = ["Portfolio", "PortfolioSavedState"]
+
+
+class PortfolioSavedState(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool's derived state as a snapshot keeps it (lots as quantity, price, ts, fee)."""
+
+    account: str
+    cash: int
+    realized_pnl: int
+    fees: int
+    fills: int
+    lots: dict[str, list[tuple[int, int, int, int]]]
+    costs: dict[str, int]
+    closed_trades: list[ClosedTrade]
 
 
 class Portfolio:
@@ -71,6 +84,39 @@ class Portfolio:
         self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
         if bus is not None:
             bus.subscribe(OrderFilled, self.apply_fill)
+
+    # -- durable state ------------------------------------------------------------------
+    def export_state(self) -> PortfolioSavedState:
+        """Cash, PnL, fees, lots and closed trades, for a snapshot of derived state."""
+        return PortfolioSavedState(
+            account=self.account,
+            cash=self.cash,
+            realized_pnl=self.realized_pnl,
+            fees=self.fees,
+            fills=self.fills,
+            lots={
+                symbol: [(lot.quantity, lot.price, lot.entry_ts, lot.entry_fee) for lot in p.lots]
+                for symbol, p in self.positions.items()
+            },
+            costs={symbol: p.cost for symbol, p in self.positions.items()},
+            closed_trades=list(self.closed_trades),
+        )
+
+    def load_state(self, saved: PortfolioSavedState) -> None:
+        """Take the state :meth:`export_state` gave (the ledger is restored separately)."""
+        if saved.account != self.account:
+            raise ValueError(f"state of pool {saved.account!r} given to pool {self.account!r}")
+        self.cash = saved.cash
+        self.realized_pnl = saved.realized_pnl
+        self.fees = saved.fees
+        self.fills = saved.fills
+        for symbol, lots in saved.lots.items():
+            position = self.positions[symbol]
+            position.lots.clear()
+            position.lots.extend(Lot(*lot) for lot in lots)
+            position.quantity = sum(lot[0] for lot in lots)
+            position.cost = saved.costs[symbol]
+        self.closed_trades = list(saved.closed_trades)
 
     # -- fills ------------------------------------------------------------------------
     def apply_fill(self, fill: OrderFilled) -> None:

@@ -20,21 +20,26 @@ __all__ = ["EquityCurve", "Performance", "max_drawdown", "performance"]
 class EquityCurve:
     """Equity after each bar (money units) and whether a position was open."""
 
-    __slots__ = ("exposed_bars", "values")
+    __slots__ = ("exposed_bars", "last_exposed", "values")
 
     def __init__(self) -> None:
         self.values: list[int] = []
         self.exposed_bars = 0
+        self.last_exposed = False
 
     def record(self, equity: int, exposed: bool) -> None:
         self.values.append(equity)
+        self.last_exposed = exposed
         if exposed:
             self.exposed_bars += 1
 
-    def restate_last(self, equity: int) -> None:
-        """Replace the last point (positions closed at the end of the run)."""
+    def restate_last(self, equity: int, exposed: bool | None = None) -> None:
+        """Replace the last point (positions closed at the end of the run, on that bar)."""
         if self.values:
             self.values[-1] = equity
+            if exposed is not None and exposed != self.last_exposed:
+                self.exposed_bars += 1 if exposed else -1
+                self.last_exposed = exposed
 
 
 def max_drawdown(values: Sequence[int]) -> Fraction:

@@ -96,6 +96,24 @@ class BreakerStateChanged(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class BreakerSavedState(msgspec.Struct, frozen=True, kw_only=True):
+    """A breaker's complete state, as a snapshot of derived state keeps it."""
+
+    state: BreakerState
+    opened_at: int | None
+    consecutive_failures: int
+    window: list[tuple[int, bool]]
+    window_failures: int
+    loss_streak: int
+    cumulative_loss: int
+    half_open_successes: int
+    trips: int
+    successes: int
+    failures: int
+    last_reason: str | None
+    last_failure: str | None
+
+
 class CircuitBreaker:
     """A three-state circuit breaker over calls and trade results.
 
@@ -271,6 +289,59 @@ class CircuitBreaker:
             self._clear_counters()
             return
         self._move(BreakerState.CLOSED, reason, now)
+
+    # -- durable state ----------------------------------------------------------------
+    def export_state(self) -> BreakerSavedState:
+        """Everything the breaker knows, for a snapshot of derived state (exact)."""
+        return BreakerSavedState(
+            state=self._state,
+            opened_at=self._opened_at,
+            consecutive_failures=self._consecutive_failures,
+            window=list(self._window),
+            window_failures=self._window_failures,
+            loss_streak=self._loss_streak,
+            cumulative_loss=self._cumulative_loss,
+            half_open_successes=self._half_open_successes,
+            trips=self.trips,
+            successes=self.successes,
+            failures=self.failures,
+            last_reason=self.last_reason,
+            last_failure=self.last_failure,
+        )
+
+    def load_state(self, saved: BreakerSavedState) -> None:
+        """Take the state :meth:`export_state` gave, publishing nothing."""
+        self._state = saved.state
+        self._opened_at = saved.opened_at
+        self._consecutive_failures = saved.consecutive_failures
+        self._window = deque((ts, failed) for ts, failed in saved.window)
+        self._window_failures = saved.window_failures
+        self._loss_streak = saved.loss_streak
+        self._cumulative_loss = saved.cumulative_loss
+        self._half_open_successes = saved.half_open_successes
+        self.trips = saved.trips
+        self.successes = saved.successes
+        self.failures = saved.failures
+        self.last_reason = saved.last_reason
+        self.last_failure = saved.last_failure
+
+    def replay(self, event: BreakerStateChanged) -> None:
+        """Apply a journaled state change of this breaker, publishing nothing.
+
+        Recovery uses it for the changes journaled after the last snapshot: the state, its
+        time and the trip count are exact; window counters restart from the change.
+        """
+        if event.scope != self.scope:
+            return
+        self._state = event.state
+        self.last_reason = event.reason
+        self._half_open_successes = 0
+        if event.state is BreakerState.OPEN:
+            self._opened_at = event.ts
+            self.trips += 1
+        elif event.state is BreakerState.CLOSED:
+            self._opened_at = None
+            self._clear_counters()
 
     # -- internals ------------------------------------------------------------------
     def _add_call(self, now: int, *, failed: bool) -> None:

@@ -417,6 +417,30 @@ class EmergencyStop:
                 return f"{scope} tripped by {trip.actor} ({trip.trigger}): {trip.reason}"
         return None
 
+    # -- equity marks (peak, day start) ---------------------------------------------------
+    def equity_marks(self) -> tuple[int | None, int | None, int | None, int | None]:
+        """``(peak, day, day_start, last_equity)``: what the loss triggers measure from."""
+        return self._peak, self._day, self._day_start, self._last_equity
+
+    def load_equity_marks(
+        self, marks: tuple[int | None, int | None, int | None, int | None]
+    ) -> None:
+        """Take marks :meth:`equity_marks` gave (a snapshot after a restart)."""
+        self._peak, self._day, self._day_start, self._last_equity = marks
+
+    def observe_equity(self, equity: int, ts: int) -> None:
+        """Move the peak and the day's start as the checks would, never tripping.
+
+        Recovery replays the equity of bars it re-warms through this: those bars' trips,
+        if any, are already restored from the journal.
+        """
+        self._last_equity = equity
+        if self._peak is None or equity > self._peak:
+            self._peak = equity
+        day = ts // NS_PER_DAY
+        if self._day != day or self._day_start is None:
+            self._day, self._day_start = day, equity
+
     # -- automatic triggers -------------------------------------------------------------
     def check_loss(self, equity: int, ts: int | None = None) -> bool:
         """Track peak equity; trip ``global`` when equity <= peak x (1 - max_loss_from_peak).

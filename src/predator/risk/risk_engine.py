@@ -629,6 +629,12 @@ class RiskEngine:
         self._pending.pop(client_order_id, None)
         self._pending_filled.pop(client_order_id, None)
 
+    def restore_state(self, scope: str, state: TradingState) -> None:
+        """Take back a scope's trading state after a restart, publishing nothing."""
+        self.states[scope] = state
+        if state is not TradingState.ACTIVE:
+            self._all_active = False
+
     def restore_order(
         self, strategy: str, request: OrderRequest, *, open_: bool, filled: int = 0
     ) -> None:
