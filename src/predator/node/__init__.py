@@ -19,8 +19,10 @@ from predator.node.recovery import (
     RecoveryRefused,
     RecoveryReport,
     load_durable,
+    prepare_resume,
     rebuild_history,
     recover,
+    refuse_unaudited,
     resume_run,
 )
 
@@ -38,7 +40,9 @@ __all__ = [
     "SafetyStatusReported",
     "StrategySpec",
     "load_durable",
+    "prepare_resume",
     "rebuild_history",
     "recover",
+    "refuse_unaudited",
     "resume_run",
 ]

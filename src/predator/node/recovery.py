@@ -62,8 +62,10 @@ __all__ = [
     "RecoveryRefused",
     "RecoveryReport",
     "load_durable",
+    "prepare_resume",
     "rebuild_history",
     "recover",
+    "refuse_unaudited",
     "resume_run",
 ]
 
@@ -329,12 +331,13 @@ def _adopt(
 def _restore_open_orders(kernel: Kernel, approved: dict[str, str]) -> None:
     """Execution's open set and the risk engine's pending exposure, from the orders."""
     execution, risk = kernel.execution, kernel.risk
+    risk.restore_seen(execution.orders)
     for client_order_id, order in list(execution.orders.items()):
+        if not order.is_open:
+            continue
         execution.restore(order)
         strategy = approved.get(client_order_id, order.strategy)
-        risk.restore_order(
-            strategy, order.request, open_=order.is_open, filled=order.filled_quantity
-        )
+        risk.restore_order(strategy, order.request, open_=True, filled=order.filled_quantity)
     for name, record in risk.strategies.items():
         record.trades_seen = len(kernel.portfolios[name].closed_trades)
 
@@ -348,12 +351,12 @@ def _asked_since(applied: Iterable[str]) -> int:
     return numbers[-1] if numbers else 0
 
 
-def _refuse_unaudited(records: Sequence[JournalRecord]) -> None:
+def refuse_unaudited(records: Sequence[JournalRecord], *, chain_verified: bool = False) -> None:
     """The node never trades on a journal that fails the audit: it stops and says why."""
     # A crashed journal has no RunCompleted: that one finding is its nature, not damage.
     findings = [
         finding
-        for finding in audit(records).findings
+        for finding in audit(records, chain_verified=chain_verified).findings
         if not (
             finding.check == "complete"
             and ("incomplete" in finding.message or "is empty" in finding.message)
@@ -373,20 +376,24 @@ def recover(
     *,
     exchange: PaperExchange,
     kernel: Kernel,
+    audited: bool = False,
 ) -> RecoveryReport:
     """Rebuild ``kernel`` (freshly built, same config) from durable records and the venue.
 
     ``exchange`` is the venue that kept running after the crash; it replaces the one the
     fresh kernel built. Set ``kernel.clock`` to the recovery time first: corrections are
     stamped with it. Returns the report; ``reconciled`` says whether trading may resume
-    (otherwise reconciliation has tripped the global kill switch).
+    (otherwise reconciliation has tripped the global kill switch). The records must pass
+    the audit first (:class:`RecoveryRefused` otherwise); ``audited=True`` says the caller
+    has just run :func:`refuse_unaudited` on them itself.
     """
     if isinstance(records, DurableJournal):
         durable = records
     else:
         listed = tuple(records)
         durable = DurableJournal(records=listed, durable_seq=listed[-1].seq if listed else 0)
-    _refuse_unaudited(durable.records)
+    if not audited:
+        refuse_unaudited(durable.records, chain_verified=isinstance(records, DurableJournal))
     _check_venue(kernel, exchange)
     rebuild = _Rebuild(kernel)
     snapshot = durable.snapshot
@@ -524,6 +531,40 @@ def rebuild_history(kernel: Kernel, feed: BarFeed) -> None:
         history.add(bar.ts, bar.close)
 
 
+def prepare_resume(
+    kernel: Kernel,
+    feed: BarFeed,
+    config: BacktestConfig,
+    journal: Journal,
+) -> int:
+    """Make a recovered kernel ready to trade again; returns the index of its first live bar.
+
+    Strategies start and are re-warmed, intents suppressed, on the bars before the last
+    one the venue matched, while the closes, the equity curve and the kill switch's equity
+    marks of those bars are rebuilt. See :func:`resume_run`.
+    """
+    from predator.node.backtest import _announce_run
+
+    if journal.last_seq == 0:  # nothing was durable: the run starts its journal again
+        _announce_run(kernel, feed, config, journal)
+    venue_last = kernel.exchange.last_bar(kernel.instrument.symbol)
+    resume_ts = None if venue_last is None else venue_last.ts
+    kernel.risk.sent_before_restart.update(kernel.execution.orders)
+    for runner in kernel.runners.values():
+        runner.start()
+    history = _History(kernel)
+    runners = list(kernel.runners.values())
+    first_live = 0
+    for bar in feed:
+        if resume_ts is None or bar.ts >= resume_ts:
+            break
+        history.add(bar.ts, bar.close)
+        for runner in runners:
+            runner.warm(bar)
+        first_live += 1
+    return first_live
+
+
 def resume_run(
     kernel: Kernel,
     feed: BarFeed,
@@ -540,23 +581,12 @@ def resume_run(
     venue ignores the bar it already matched; intents replayed with ids that already went
     out are acknowledged by the risk engine and not sent again.
     """
-    from predator.node.backtest import _announce_run, _finish_run
+    from predator.node.backtest import _finish_run
 
-    if journal.last_seq == 0:  # nothing was durable: the run starts its journal again
-        _announce_run(kernel, feed, config, journal)
-    symbol = kernel.instrument.symbol
-    venue_last = kernel.exchange.last_bar(symbol)
-    resume_ts = None if venue_last is None else venue_last.ts
-    kernel.risk.sent_before_restart.update(kernel.execution.orders)
-    for runner in kernel.runners.values():
-        runner.start()
+    first_live = prepare_resume(kernel, feed, config, journal)
     clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
-    history = _History(kernel)
-    for bar in feed:
-        if resume_ts is not None and bar.ts < resume_ts:
-            history.add(bar.ts, bar.close)
-            for runner in kernel.runners.values():
-                runner.warm(bar)
+    for index, bar in enumerate(feed):
+        if index < first_live:
             continue
         if scheduler.next_time is not None and scheduler.next_time <= bar.ts:
             scheduler.run_until(bar.ts)

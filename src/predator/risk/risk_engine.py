@@ -635,6 +635,10 @@ class RiskEngine:
         if state is not TradingState.ACTIVE:
             self._all_active = False
 
+    def restore_seen(self, client_order_ids: Iterable[str]) -> None:
+        """Mark ids used before a restart: an intent reusing one is a duplicate."""
+        self._seen_ids.update(client_order_ids)
+
     def restore_order(
         self, strategy: str, request: OrderRequest, *, open_: bool, filled: int = 0
     ) -> None:

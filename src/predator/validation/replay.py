@@ -564,7 +564,9 @@ class JournalReplayer:
             self._transition(seq, order, target, f"fill {fill.trade_id}")
         i = self.instrument
         if self.commission is not None and i is not None and fill.symbol == i.symbol:
-            expected = self.commission.fee(fill.price, fill.quantity, first_fill=first_fill)
+            expected = self.commission.fee(
+                fill.price, fill.quantity, first_fill=first_fill, liquidity=fill.liquidity
+            )
             if expected != fill.fee:
                 self._anomaly(
                     seq,
