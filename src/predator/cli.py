@@ -119,6 +119,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
     bt.add_argument(
+        "--postmortems",
+        default=None,
+        metavar="DIR",
+        help="write a post-mortem per incident here (default with --journal: "
+        "JOURNAL.postmortems/, only when something halted)",
+    )
+    bt.add_argument(
         "--profit-allocation",
         action="append",
         default=[],
@@ -183,10 +190,13 @@ def _run_backtest(args: argparse.Namespace) -> int:
         for spec in specs:
             build_strategy(spec.strategy, spec.params)
         feed = load_bars(args.data, symbol=args.symbol, size_precision=args.size_precision)
+        postmortems = args.postmortems
+        if postmortems is None and args.journal is not None:
+            postmortems = args.journal + ".postmortems"
         if interactive:
-            result = _with_progress(Backtest, feed, config)
+            result = _with_progress(Backtest, feed, config, postmortems)
         else:
-            result = Backtest(feed, config).run()
+            result = Backtest(feed, config, postmortem_dir=postmortems).run()
     except (DataFormatError, BacktestError, StrategyError) as exc:
         raise UserError(str(exc)) from None
     summary = result.summary()
@@ -320,7 +330,7 @@ def _load_risk(path: str | None) -> dict[str, Any] | None:
     return document
 
 
-def _with_progress(backtest_cls: Any, feed: Any, config: Any) -> Any:
+def _with_progress(backtest_cls: Any, feed: Any, config: Any, postmortems: Any = None) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -342,7 +352,7 @@ def _with_progress(backtest_cls: Any, feed: Any, config: Any) -> Any:
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return backtest_cls(feed, config, progress=advance).run()
+        return backtest_cls(feed, config, progress=advance, postmortem_dir=postmortems).run()
 
 
 def _print_summary(summary: dict[str, Any], strategy: str, data_format: str) -> None:
@@ -369,6 +379,8 @@ def _print_summary(summary: dict[str, Any], strategy: str, data_format: str) -> 
         ("Journal", summary["journal"] or "(in memory)"),
         ("Journal digest", summary["journal_digest"]),
     ]
+    if summary.get("postmortems"):
+        rows.append(("Post-mortems", summary["postmortems"][-1]))
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)

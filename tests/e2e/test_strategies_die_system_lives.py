@@ -20,9 +20,10 @@ from predator.testkit import shared_data_dir
 BTC = "binanceus_BTCUSDT_1m_20230301_20230321.csv.gz"
 
 
-def _run(path: Path, **config: object) -> BacktestResult:
+def _run(path: Path, postmortem_dir: Path | None = None, **config: object) -> BacktestResult:
     feed = load_bars(path, size_precision=5)
-    return Backtest(feed, BacktestConfig(**config)).run()  # type: ignore[arg-type]
+    config_ = BacktestConfig(**config)  # type: ignore[arg-type]
+    return Backtest(feed, config_, postmortem_dir=postmortem_dir).run()
 
 
 def _trade_keys(result: BacktestResult) -> list[tuple[int, int, int, int, int]]:
@@ -36,6 +37,7 @@ def together(tmp_path_factory: pytest.TempPathFactory) -> tuple[BacktestResult, 
     journal = tmp_path_factory.mktemp("flood") / "run.sqlite"
     result = _run(
         shared_data_dir() / BTC,
+        postmortem_dir=journal.parent / "postmortems",
         strategies=(
             StrategySpec(strategy="sma_cross", allocation="0.5"),
             StrategySpec(strategy="flood", allocation="0.5"),
@@ -65,6 +67,22 @@ def test_flood_is_rate_limited_its_breaker_opens_and_it_is_stopped(
     assert "StrategyStopped" in types
     # after the kill, flood sends nothing more
     assert flood["orders_sent"] < 1000
+
+
+def test_every_halt_of_the_flood_has_its_post_mortem_written_by_the_run(
+    together: tuple[BacktestResult, Path],
+) -> None:
+    result, _ = together
+    written = [Path(p) for p in result.postmortems]
+    assert written and written[-1].name == "index.md"
+    names = [p.name for p in written if p.suffix == ".md" and p.name != "index.md"]
+    assert sum(name.endswith("-KillSwitchTripped.md") for name in names) == 1
+    assert sum(name.endswith("-BreakerStateChanged.md") for name in names) >= 3
+    kill = next(p for p in written if p.name.endswith("-KillSwitchTripped.md")).read_text()
+    assert "strategy:flood" in kill
+    assert "still halted" in kill  # nothing resumed it: the report says so
+    index = written[-1].read_text()
+    assert all(name in index for name in names)
 
 
 def test_sma_cross_trades_exactly_as_it_does_alone_with_the_same_capital(

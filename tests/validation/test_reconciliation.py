@@ -7,8 +7,10 @@ overwrites nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from predator.core.clock import NS_PER_SECOND
@@ -59,9 +61,11 @@ class DropFill:
 class Node:
     """A real kernel (sma_cross on GOOG) with reconciliation, driven bar by bar."""
 
-    def __init__(self) -> None:
+    def __init__(self, postmortem_dir: Path | None = None) -> None:
         config = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
-        self.kernel: Kernel = _build_kernel(goog(), config, Journal(None))
+        self.kernel: Kernel = _build_kernel(
+            goog(), config, Journal(None), postmortem_dir=postmortem_dir
+        )
         self.events: list[Event] = []
         self.kernel.bus.subscribe(Event, self.events.append)
         k = self.kernel
@@ -183,6 +187,34 @@ def test_tampered_venue_cash_halts_and_overwrites_nothing() -> None:
     assert node.portfolio.cash == ours_before  # never overwritten
     assert report.corrections == ()
     node.portfolio.check_balance_equation()
+
+
+def test_an_unexplainable_mismatch_writes_its_post_mortem_at_once(tmp_path: Path) -> None:
+    node = Node(postmortem_dir=tmp_path / "pm")
+    node.play(80)
+    assert not (tmp_path / "pm").exists()  # nothing happened yet: no report
+    node.kernel.exchange.accounts["main"].cash += 12_345
+
+    node.recon.check()
+
+    (mismatch,) = node.of(ReconciliationMismatch)
+    reports = sorted(p.name for p in (tmp_path / "pm").glob("*.json"))
+    # The mismatch and the kill switch it tripped, each reported as it was journaled.
+    assert sorted(name.split("-", 1)[1] for name in reports) == [
+        "KillSwitchTripped.json",
+        "ReconciliationMismatch.json",
+    ]
+    document = json.loads(next((tmp_path / "pm").glob("*-ReconciliationMismatch.json")).read_text())
+    assert document["incident"]["type"] == "ReconciliationMismatch"
+    assert "cash" in json.dumps(document["incident"])
+    assert document["state_before"] is not None and document["timeline"]
+    markdown = next((tmp_path / "pm").glob("*-KillSwitchTripped.md")).read_text()
+    assert "reconciliation_mismatch" in markdown
+    # At the end of the run every report is written again with what followed, and an index.
+    written = node.kernel.postmortems.finish() if node.kernel.postmortems else []
+    assert written[-1].name == "index.md"
+    assert "ReconciliationMismatch" in written[-1].read_text()
+    assert mismatch.discrepancies[0].kind == "cash"
 
 
 def test_a_venue_fill_for_an_order_we_never_sent_halts() -> None:

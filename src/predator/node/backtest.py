@@ -160,6 +160,8 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
     risk: dict[str, Any] = {}
     trades_by_strategy: dict[str, list[ClosedTrade]] = {}
     pnl: dict[str, Any] = {}
+    postmortems: list[str] = []
+    """Post-mortem files written for the run's incidents (index last)."""
 
     @property
     def final_equity(self) -> Decimal:
@@ -201,6 +203,7 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
             "strategies": self.strategies,
             "risk": self.risk,
             "pnl": self.pnl,
+            "postmortems": self.postmortems,
         }
 
 
@@ -230,6 +233,7 @@ def _build_kernel(
     journal: Journal,
     exchange: PaperExchange | None = None,
     snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
+    postmortem_dir: str | os.PathLike[str] | None = None,
 ) -> Kernel:
     """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early).
 
@@ -293,6 +297,7 @@ def _build_kernel(
         profit_allocation=rules,
         exchange=exchange,
         snapshot_every=snapshot_every,
+        postmortem_dir=postmortem_dir,
     )
 
 
@@ -410,10 +415,12 @@ class Backtest:
         progress: ProgressCallback | None = None,
         progress_every: int = 2048,
         snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
+        postmortem_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.feed = feed
         self.config = config or BacktestConfig()
         self.snapshot_every = snapshot_every
+        self.postmortem_dir = postmortem_dir
         self._progress = progress
         self._progress_every = progress_every
 
@@ -447,7 +454,13 @@ class Backtest:
 
     def _run(self, journal: Journal, final_path: Path | None) -> BacktestResult:
         feed, config = self.feed, self.config
-        kernel = _build_kernel(feed, config, journal, snapshot_every=self.snapshot_every)
+        kernel = _build_kernel(
+            feed,
+            config,
+            journal,
+            snapshot_every=self.snapshot_every,
+            postmortem_dir=self.postmortem_dir,
+        )
         clock, bus, scheduler = kernel.clock, kernel.bus, kernel.scheduler
         _announce_run(kernel, feed, config, journal)
         for runner in kernel.runners.values():
@@ -543,7 +556,9 @@ def _finish_run(
         )
     )
     journal.flush()
+    postmortems = [] if kernel.postmortems is None else kernel.postmortems.finish()
     return BacktestResult(
+        postmortems=[str(path) for path in postmortems],
         performance=perf,
         trades_list=trades,
         instrument=instrument,

@@ -8,6 +8,7 @@ each journaled event. Several strategies run side by side, each isolated.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -27,6 +28,7 @@ from predator.ledger.ledger import BalanceEquationViolated, Ledger
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.node.alerting import KernelAlerts
+from predator.node.postmortems import PostmortemWriter
 from predator.node.risk_settings import RiskSettings
 from predator.node.snapshot import CONTROL_EVENTS, take_snapshot
 from predator.portfolio.portfolio import Portfolio
@@ -124,6 +126,7 @@ class Kernel:
         reconcile_interval_ns: int = 15 * 60 * 1_000_000_000,
         exchange: PaperExchange | None = None,
         snapshot_every: int | None = None,
+        postmortem_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         limits, breaker = risk.limits, risk.breaker
         self.settings = risk
@@ -154,6 +157,10 @@ class Kernel:
             for slot in self.slots:
                 if slot.account != "main":
                     self.exchange.open_account(slot.account, slot.capital)
+        # Incident reports read the journal: they hear each incident right after it.
+        self.postmortems = (
+            None if postmortem_dir is None else PostmortemWriter(bus, journal, postmortem_dir)
+        )
         # Before anything of a bar happens, the state is quiescent: snapshot it then.
         self.snapshot_every = snapshot_every
         self.snapshots = 0

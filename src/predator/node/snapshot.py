@@ -107,8 +107,8 @@ class KernelSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     equity_marks: tuple[int | None, int | None, int | None, int | None]
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(KernelSnapshot)
+_encoder = msgspec.json.Encoder()  # JSON: money may pass 64 bits, msgpack stops there
+_decoder = msgspec.json.Decoder(KernelSnapshot)
 
 
 def _breakers(kernel: Kernel) -> dict[str, CircuitBreaker]:

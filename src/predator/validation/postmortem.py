@@ -208,6 +208,10 @@ def _is_incident(record: JournalRecord) -> bool:
             "ExecutionHalted",
             "ProtectionLocked",
             "InvariantViolated",
+            "ReconciliationMismatch",
+            "FillRecovered",
+            "OrderOutcomeRecovered",
+            "OrderAdopted",
         )
         or "Correction" in kind
     )
@@ -230,6 +234,12 @@ def _incident(record: JournalRecord) -> Incident:
         reason = f"{payload.get('previous')} -> open: {payload.get('reason')}"
     elif record.type == "TradingStateChanged":
         reason = f"{payload.get('previous')} -> {payload.get('state')}: {payload.get('reason')}"
+    elif record.type == "ReconciliationMismatch":
+        reason = "; ".join(
+            f"{d.get('kind')} {d.get('subject')}: ours {d.get('ours')}, venue {d.get('venue')}"
+            for d in payload.get("discrepancies", ())
+            if isinstance(d, Mapping)
+        )
     else:
         reason = str(payload.get("reason", payload.get("message", "")))
     trigger = payload.get("trigger", payload.get("name"))
