@@ -7,9 +7,12 @@ per level and exposes the same L2 read methods. Prices and sizes are exact ints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from heapq import nlargest, nsmallest
+from itertools import compress
+from math import gcd
+from operator import not_
 
 from predator.market.l2 import BUY, SELL, BookDelta, BookSnapshot, Level, OrderBookEvent
 
@@ -41,6 +44,7 @@ class OrderBook:
         "_best_bid",
         "_bid_dirty",
         "_bids",
+        "_tick",
         "invalid_reason",
         "last_update_id",
         "symbol",
@@ -51,12 +55,16 @@ class OrderBook:
         self.symbol = symbol
         self._bids: dict[int, int] = {}
         self._asks: dict[int, int] = {}
-        # Cached best prices; a dirty flag means the cached best left the book and the
-        # next read rescans that side (rare: most updates are away from the top).
+        # Cached best prices. Clean: exact (None: side empty). Dirty: the best left the
+        # book and the cached price is a bound no level passes (None: unknown); the next
+        # read searches from there (rare: most updates are away from the top).
         self._best_bid: int | None = None
         self._best_ask: int | None = None
         self._bid_dirty = False
         self._ask_dirty = False
+        # gcd of every price the bulk path has seen (0: unknown): the grid on which the
+        # next best is searched when the best leaves, before falling back to a full scan.
+        self._tick = 0
         self.last_update_id = -1
         self.valid = False
         self.invalid_reason: str | None = "no snapshot yet"
@@ -74,6 +82,8 @@ class OrderBook:
         self._bids = {p: q for p, q in bids if q}
         self._asks = {p: q for p, q in asks if q}
         self._bid_dirty = self._ask_dirty = True
+        self._best_bid = self._best_ask = None
+        self._tick = gcd(*self._bids, *self._asks)
         self.last_update_id = last_update_id
         self.valid = True
         self.invalid_reason = None
@@ -89,28 +99,76 @@ class OrderBook:
 
     def update_levels(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Set each ``(price, size)`` of ``bids`` and ``asks``; size 0 deletes the level."""
+        self._tick = 0  # prices not checked against the grid: rescans scan everything
         book = self._bids
         best = self._best_bid
         dirty = self._bid_dirty
+        track = best is not None or not dirty
         for price, size in bids:
             if size:
                 book[price] = size
-                if best is not None and price > best:
-                    best = price
+                if track and (best is None or price > best):
+                    best, dirty = price, False
             elif book.pop(price, None) is not None and price == best:
                 dirty = True
         self._best_bid, self._bid_dirty = best, dirty
         book = self._asks
         best = self._best_ask
         dirty = self._ask_dirty
+        track = best is not None or not dirty
         for price, size in asks:
             if size:
                 book[price] = size
-                if best is not None and price < best:
-                    best = price
+                if track and (best is None or price < best):
+                    best, dirty = price, False
             elif book.pop(price, None) is not None and price == best:
                 dirty = True
         self._best_ask, self._ask_dirty = best, dirty
+
+    def update_flat(self, bids: Sequence[int], asks: Sequence[int]) -> None:
+        """Like :meth:`update_levels` with flat ``[price, size, price, size, ...]`` lists.
+
+        The bulk path of replays: levels are written by C-level dict updates, and the
+        cached best moves only when the update sets a better price or deletes the best.
+        """
+        if bids:
+            prices = bids[0::2]
+            sizes = bids[1::2]
+            if self._tick:
+                self._tick = gcd(self._tick, *prices)
+            book = self._bids
+            book.update(zip(prices, sizes, strict=True))
+            if 0 in sizes:
+                for price in compress(prices, map(not_, sizes)):
+                    if book.get(price) == 0:
+                        del book[price]
+            best = self._best_bid
+            if best is not None or not self._bid_dirty:
+                top = max(prices)
+                if best is None or top > best:
+                    self._best_bid = top  # the best, or a bound above it if top was deleted
+                    self._bid_dirty = not book.get(top)
+                elif best not in book:
+                    self._bid_dirty = True
+        if asks:
+            prices = asks[0::2]
+            sizes = asks[1::2]
+            if self._tick:
+                self._tick = gcd(self._tick, *prices)
+            book = self._asks
+            book.update(zip(prices, sizes, strict=True))
+            if 0 in sizes:
+                for price in compress(prices, map(not_, sizes)):
+                    if book.get(price) == 0:
+                        del book[price]
+            best = self._best_ask
+            if best is not None or not self._ask_dirty:
+                top = min(prices)
+                if best is None or top < best:
+                    self._best_ask = top
+                    self._ask_dirty = not book.get(top)
+                elif best not in book:
+                    self._ask_dirty = True
 
     def set_level(self, side: str, price: int, size: int) -> None:
         """Set one level of ``side`` (``"buy"`` bids, ``"sell"`` asks); size 0 deletes it."""
@@ -135,6 +193,7 @@ class OrderBook:
         self._asks = {}
         self._best_bid = self._best_ask = None
         self._bid_dirty = self._ask_dirty = False
+        self._tick = 0
         self.last_update_id = -1
         self.valid = False
         self.invalid_reason = "cleared"
@@ -142,27 +201,43 @@ class OrderBook:
     # -- reading -------------------------------------------------------------------------
     def best_bid(self) -> Level | None:
         """``(price, size)`` of the highest bid, or None when there is no bid."""
-        if self._bid_dirty:
-            self._best_bid = max(self._bids) if self._bids else None
-            self._bid_dirty = False
         best = self._best_bid
-        if best is None:
-            if not self._bids:
+        if self._bid_dirty or best is None:
+            best = self._best_bid = self._rescan(self._bids, best, -1)
+            self._bid_dirty = False
+            if best is None:
                 return None
-            best = self._best_bid = max(self._bids)
         return best, self._bids[best]
 
     def best_ask(self) -> Level | None:
         """``(price, size)`` of the lowest ask, or None when there is no ask."""
-        if self._ask_dirty:
-            self._best_ask = min(self._asks) if self._asks else None
-            self._ask_dirty = False
         best = self._best_ask
-        if best is None:
-            if not self._asks:
+        if self._ask_dirty or best is None:
+            best = self._best_ask = self._rescan(self._asks, best, 1)
+            self._ask_dirty = False
+            if best is None:
                 return None
-            best = self._best_ask = min(self._asks)
         return best, self._asks[best]
+
+    def _rescan(self, book: dict[int, int], old: int | None, away: int) -> int | None:
+        """The best price of ``book`` after ``old`` left it (``away``: -1 bids, 1 asks).
+
+        The new best is nearly always a few ticks away, so probe the price grid first
+        (every price is a multiple of ``_tick``); a full scan settles the rest.
+        """
+        if not book:
+            return None
+        if old is not None and old in book:
+            return old
+        tick = self._tick
+        if tick and old is not None and old % tick == 0:
+            step = tick * away
+            price = old
+            for _ in range(64):
+                price += step
+                if price in book:
+                    return price
+        return max(book) if away < 0 else min(book)
 
     def bids(self, depth: int = 10) -> list[Level]:
         """The best ``depth`` bid levels, best (highest price) first."""
