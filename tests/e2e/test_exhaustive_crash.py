@@ -24,9 +24,11 @@ from predator.core.events import Event, Message
 from predator.ledger import Journal
 from predator.ledger.stores import SqliteStore, open_store
 from predator.market import BarFeed, load_bars
+from predator.market.synthetic import block_bootstrap
 from predator.node import (
     BacktestConfig,
     BacktestResult,
+    StrategySpec,
     load_durable,
     rebuild_history,
     recover,
@@ -64,21 +66,30 @@ class Crash:
 
 
 def _final(result_kernel: Any) -> tuple[Any, ...]:
-    portfolio = next(iter(result_kernel.portfolios.values()))
-    trades = tuple(
-        (t.size, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price, t.pnl, t.fees)
-        for t in portfolio.closed_trades
+    symbol = result_kernel.instrument.symbol
+    pools = tuple(
+        (
+            name,
+            portfolio.cash,
+            portfolio.position_quantity(symbol),
+            portfolio.realized_pnl,
+            tuple(
+                (t.size, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price, t.pnl, t.fees)
+                for t in portfolio.closed_trades
+            ),
+        )
+        for name, portfolio in result_kernel.portfolios.items()
     )
     curve = result_kernel.curve
     return (
-        portfolio.cash,
-        portfolio.position_quantity("GOOG"),
-        portfolio.realized_pnl,
-        trades,
+        pools,
         tuple(curve.values),  # the equity curve, re-warmed bars included
         curve.exposed_bars,
         len(result_kernel.closes),
         result_kernel.fills,
+        tuple(result_kernel.kill_switch.tripped_scopes()),
+        tuple((name, runner.stopped is None) for name, runner in result_kernel.runners.items()),
+        tuple((name, b.state.value) for name, b in result_kernel.breakers.items()),
     )
 
 
@@ -92,16 +103,21 @@ def _store(where: Path | str) -> Any:
     return SqliteStore(where) if isinstance(where, Path) else open_store(where)
 
 
-def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[str, int]]:
-    feed = _feed()
+def _run(
+    path: Path | str,
+    crash_at: int | None,
+    feed: BarFeed | None = None,
+    config: BacktestConfig = CONFIG,
+) -> tuple[tuple[Any, ...], dict[str, int]]:
+    feed = feed or _feed()
     journal = _open(path)
-    kernel = _build_kernel(feed, CONFIG, journal, snapshot_every=SNAPSHOT_EVERY)
+    kernel = _build_kernel(feed, config, journal, snapshot_every=SNAPSHOT_EVERY)
     crash = None
     if crash_at is not None:
         crash = Crash(journal, crash_at)
         kernel.bus.subscribe(Event, crash.on_event)
         kernel.bus.interceptor = crash
-    _announce_run(kernel, feed, CONFIG, journal)
+    _announce_run(kernel, feed, config, journal)
     for runner in kernel.runners.values():
         runner.start()
     for bar in feed:
@@ -110,7 +126,7 @@ def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[
         kernel.clock.set(bar.ts)
         kernel.bus.publish(bar)
     if crash is None or not crash.dead:
-        result: BacktestResult = _finish_run(kernel, CONFIG, journal, None, len(feed))
+        result: BacktestResult = _finish_run(kernel, config, journal, None, len(feed))
         if crash is None or not crash.dead:  # it may also die while finishing
             journal.close()
             return _final(kernel), {"fills": result.fills}
@@ -121,16 +137,16 @@ def _run(path: Path | str, crash_at: int | None) -> tuple[tuple[Any, ...], dict[
     durable = load_durable(store)
     store.close()
     journal = _open(path)
-    fresh = _build_kernel(feed, CONFIG, journal, exchange=exchange, snapshot_every=SNAPSHOT_EVERY)
+    fresh = _build_kernel(feed, config, journal, exchange=exchange, snapshot_every=SNAPSHOT_EVERY)
     if durable.durable_seq == 0:  # nothing survived: the journal starts again
-        _announce_run(fresh, feed, CONFIG, journal)
-    last = exchange.last_bar("GOOG")
+        _announce_run(fresh, feed, config, journal)
+    last = exchange.last_bar(feed.instrument.symbol)
     if last is not None:  # the node died after the venue saw a bar
         fresh.clock.set(last.ts)
     report = recover(durable, exchange=exchange, kernel=fresh)
     assert report.reconciled, report.mismatches
     if not report.completed:  # a run that completed before the crash is not run again
-        resume_run(fresh, feed, CONFIG, journal)
+        resume_run(fresh, feed, config, journal)
     else:
         rebuild_history(fresh, feed)
     journal.close()
@@ -174,6 +190,48 @@ def test_a_crash_at_every_journal_event_recovers_to_the_uncrashed_final_state(
         path.unlink()
     # Most crash points recovered from a snapshot, the early ones from the start.
     assert events // 2 < from_snapshot < events
+
+
+def _btc_head(bars: int) -> BarFeed:
+    """The first ``bars`` bars of the real BTC 1-minute capture (a block bootstrap whose one
+    block is the capture itself replays it exactly)."""
+    feed = load_bars(
+        shared_data_dir() / "binanceus_BTCUSDT_1m_20230301_20230321.csv.gz", size_precision=5
+    )
+    return block_bootstrap(feed, bars=bars, seed=0, block=len(feed))
+
+
+MULTI = BacktestConfig(
+    strategies=(
+        StrategySpec(strategy="sma_cross", allocation="0.5"),
+        StrategySpec(strategy="flood", allocation="0.5"),
+    ),
+    cash="200000",
+    sizing="fraction:0.95",
+)
+
+
+@pytest.mark.slow
+def test_two_strategies_one_of_them_killed_recover_at_crash_points_across_the_run(
+    tmp_path: Path,
+) -> None:
+    """sma_cross beside flood (rate-limited, breaker opening, killed): crashed at 40 points
+    spread over the journal, before and after the kill, recovery restores the same pools,
+    curve, kill switch, stopped strategy and breakers as the uncrashed run."""
+    feed = _btc_head(3000)
+    expected, _ = _run(tmp_path / "reference.sqlite", None, feed, MULTI)
+    reference = Journal(tmp_path / "reference.sqlite")
+    records = list(reference.records())
+    reference.close()
+    events = len(records)
+    kill_seq = next(r.seq for r in records if r.type == "KillSwitchTripped")
+    assert "strategy:flood" in expected[5]  # the flood's kill switch tripped
+    points = sorted(
+        {*range(1, events + 1, max(1, events // 30)), kill_seq - 1, kill_seq, kill_seq + 1, events}
+    )
+    for at in points:
+        final, _info = _run(tmp_path / f"crash-{at}.sqlite", at, feed, MULTI)
+        assert final == expected, f"crash after journal event {at} of {events}"
 
 
 POSTGRES = os.environ.get("PREDATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -46,6 +46,7 @@ from predator.node.snapshot import (
     decode_snapshot,
     restore_snapshot,
 )
+from predator.risk.risk_engine import MINUTE_NS
 from predator.validation.audit import audit
 from predator.venue.orders import OrderRequest, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
@@ -406,6 +407,8 @@ def recover(
     for record in tail:
         rebuild.apply(record)
     apply_control(kernel, _control_events(tail))
+    _stop_killed_strategies(kernel)
+    _restore_rate_windows(kernel, durable.records)
     for portfolio in kernel.portfolios.values():
         portfolio.check_balance_equation()
     kernel.fills += rebuild.fills  # the run's fill count spans the restart
@@ -437,6 +440,36 @@ def recover(
         ),
         reconciled=not result.mismatches,
     )
+
+
+def _stop_killed_strategies(kernel: Kernel) -> None:
+    """A strategy whose scope is tripped stays stopped, even if its ``StrategyStopped`` was
+    lost with the journal tail (the trip was durable, the stop after it was not)."""
+    switch = kernel.kill_switch
+    for slot in kernel.slots:
+        runner = kernel.runners[slot.name]
+        if runner.stopped is not None:
+            continue
+        for scope in ("global", f"engine:{slot.engine}", f"strategy:{slot.name}"):
+            if switch.is_tripped(scope):
+                runner.kill(f"kill switch {scope}")
+                break
+
+
+def _restore_rate_windows(kernel: Kernel, records: Sequence[JournalRecord]) -> None:
+    """Approvals of the last minute before now, from the journal, into the rate limits."""
+    since = kernel.clock.now_ns() - MINUTE_NS
+    approved: dict[str, list[tuple[str, int]]] = {}
+    for record in reversed(records):
+        if record.ts <= since:
+            break
+        if record.type == "RiskDecision":
+            payload = record.payload
+            if payload.get("approved") and payload.get("check") != "resent":
+                pair = (str(payload["client_order_id"]), record.ts)
+                approved.setdefault(str(payload["strategy"]), []).append(pair)
+    for strategy, times in approved.items():
+        kernel.risk.restore_rate_window(strategy, times)
 
 
 _CONTROL_TYPES = {event_type.__name__: event_type for event_type in CONTROL_EVENTS}

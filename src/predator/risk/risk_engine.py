@@ -182,6 +182,7 @@ class RiskEngine:
         self._default_portfolio = portfolio
         self._seen_ids: set[str] = set()
         self.sent_before_restart: set[str] = set()
+        self._rate_restored: set[str] = set()
         """Ids a restarted node knows went out; their replayed intents are not re-sent."""
         # Approved orders not yet resolved: their exposure counts as if filled.
         self._pending: dict[str, tuple[str, OrderRequest]] = {}
@@ -487,6 +488,10 @@ class RiskEngine:
             # The same intent, replayed after a restart: it already went out (journaled or
             # adopted from the venue). Idempotent: acknowledged once more, never re-sent.
             self.sent_before_restart.discard(request.client_order_id)
+            owner = self.strategies.get(command.strategy)
+            if owner is not None and request.client_order_id not in self._rate_restored:
+                owner.sent_times.append(now)
+                self._engine_sent.setdefault(owner.engine, deque()).append(now)
             self._bus.publish(
                 RiskDecision(
                     ts=now,
@@ -634,6 +639,23 @@ class RiskEngine:
         self.states[scope] = state
         if state is not TradingState.ACTIVE:
             self._all_active = False
+
+    def restore_rate_window(self, strategy: str, approved: Iterable[tuple[str, int]]) -> None:
+        """Take back ``strategy``'s approvals ``(client order id, ts)`` of the last minute
+        (journaled decisions), so a restart does not reset its order-rate limits. An order
+        re-acknowledged after the restart whose approval is not among them (adopted from
+        the venue: its decision was lost) is counted when it is acknowledged."""
+        record = self.strategies.get(strategy)
+        if record is None:
+            return
+        pairs = list(approved)
+        self._rate_restored.update(cid for cid, _ts in pairs)
+        times = sorted(ts for _cid, ts in pairs)
+        record.sent_times.extend(times)
+        engine = self._engine_sent.setdefault(record.engine, deque())
+        engine.extend(times)
+        if len(engine) > len(times):  # several strategies of one engine: keep time order
+            self._engine_sent[record.engine] = deque(sorted(engine))
 
     def restore_seen(self, client_order_ids: Iterable[str]) -> None:
         """Mark ids used before a restart: an intent reusing one is a duplicate."""

@@ -104,6 +104,13 @@ class StrategyContext:
         self._order_seq += 1
         return f"{self.name}-{now}-{self._order_seq}"
 
+    def id_state(self) -> tuple[int | None, int]:
+        """The id generator's state (instant, count), to undo ids taken by dry intents."""
+        return self._order_ts, self._order_seq
+
+    def restore_id_state(self, state: tuple[int | None, int]) -> None:
+        self._order_ts, self._order_seq = state
+
     def submit(self, request: OrderRequest) -> bool:
         return self._submit(request)
 

@@ -163,10 +163,15 @@ class StrategyRunner:
         indicators after a restart); nothing is sent, counted or journaled."""
         self._last_close = bar.close
         self.dry = True
+        ctx = self.strategy.ctx
+        # Suppressed intents take no client order id: the live ones of this instant must
+        # get the ids they had before the restart.
+        saved = ctx.id_state()
         try:
             self._strategy_on_bar(bar)
         finally:
             self.dry = False
+            ctx.restore_id_state(saved)
 
     def _submit(self, request: OrderRequest) -> bool:
         if self.stopped is not None or self.dry:
