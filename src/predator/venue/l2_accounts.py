@@ -13,11 +13,11 @@ from fractions import Fraction
 
 from predator.market.instrument import Instrument
 from predator.venue.fees import CommissionModel
-from predator.venue.l2_orders import L2Order
-from predator.venue.orders import Liquidity, OrderType, Side
+from predator.venue.l2_orders import L2Order, reference_price
+from predator.venue.orders import Liquidity, Side
 from predator.venue.paper_exchange import VenueAccount
 
-__all__ = ["L2Accounts", "reference_price"]
+__all__ = ["L2Accounts"]
 
 
 class L2Accounts:
@@ -96,7 +96,7 @@ class L2Accounts:
             key = (order.symbol, order.side)
             if key not in closable:
                 closable[key] = self.closable(account, order.symbol, order.side)
-            price = reference_price(order)
+            price = reference_price(order.request)
             cost, closable[key] = self.opening_cost(
                 order.symbol, [(price, order.leaves)], closable[key], not order.first_fill_done
             )
@@ -156,15 +156,3 @@ class L2Accounts:
         if commission.maker_rate > commission.rate:
             unit += (commission.maker_rate - commission.rate) * price * self._factors[symbol]
         return unit
-
-
-def reference_price(order: L2Order) -> int:
-    """The price an order is expected to trade at: its limit, else its stop."""
-    request = order.request
-    if request.order_type is OrderType.STOP:
-        assert request.stop_price is not None
-        return request.stop_price
-    if request.limit_price is not None:
-        return request.limit_price
-    assert request.stop_price is not None
-    return request.stop_price

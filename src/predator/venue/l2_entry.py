@@ -21,9 +21,17 @@ from predator.core.numbers import parse_fraction
 from predator.market.instrument import Instrument
 from predator.market.order_book import OrderBook
 from predator.venue.dead_mans_switch import DeadMansSwitch
-from predator.venue.l2_accounts import L2Accounts, reference_price
+from predator.venue.l2_accounts import L2Accounts
 from predator.venue.l2_matching import DepthView, Walk, book_side, walk
-from predator.venue.l2_orders import L2Order, L2Rules, OrderStatus, RateLimiter, check_request
+from predator.venue.l2_orders import (
+    ClientRequest,
+    L2Order,
+    L2Rules,
+    OrderStatus,
+    RateLimiter,
+    check_request,
+    reference_price,
+)
 from predator.venue.latency import LatencyModel
 from predator.venue.orders import (
     Liquidity,
@@ -86,25 +94,19 @@ class OrderEntry:
     _now: int
 
     # -- arrival -------------------------------------------------------------------------
-    def _arrive(self, action: tuple[object, ...], now: int) -> None:
-        kind = action[0]
-        if kind == "submit":
-            request = action[1]
-            assert isinstance(request, OrderRequest)
-            self._arrive_submit(request)
-        elif kind == "cancel":
-            order = self._open.get(str(action[1]))
+    def _arrive(self, message: ClientRequest, now: int) -> None:
+        """``message`` reaches the matching engine at ``now``."""
+        if message.kind == "submit":
+            assert message.order is not None
+            self._arrive_submit(message.order)
+        elif message.kind == "cancel":
+            order = self._open.get(message.client_order_id)
             if order is not None:
-                self._cancel(order, "canceled", str(action[2]))
-        elif kind == "amend":
-            client_order_id, quantity, price = action[1:]
-            assert quantity is None or isinstance(quantity, int)
-            assert price is None or isinstance(price, int)
-            self._arrive_amend(str(client_order_id), quantity, price)
+                self._cancel(order, "canceled", message.reason)
+        elif message.kind == "amend":
+            self._arrive_amend(message.client_order_id, message.quantity, message.limit_price)
         else:
-            account, timeout = action[1:]
-            assert timeout is None or isinstance(timeout, int)
-            self.switch.heartbeat(str(account), now=now, timeout_ns=timeout)
+            self.switch.heartbeat(message.account, now=now, timeout_ns=message.timeout_ns)
 
     def _arrive_submit(self, request: OrderRequest) -> None:
         try:
@@ -192,7 +194,7 @@ class OrderEntry:
                     affordable=self._affordable(symbol, budget - fixed),
                 ).quantity  # fmt: skip
             else:
-                unit = self._ledger.unit_cost(symbol, reference_price_of(request))
+                unit = self._ledger.unit_cost(symbol, reference_price(request))
                 quantity = floor((budget - self._ledger.commission[symbol].fixed) / unit)
                 quantity -= quantity % instrument.size_increment
             if quantity <= 0:
@@ -216,7 +218,7 @@ class OrderEntry:
             rests = kind is not OrderType.MARKET and request.tif not in _TAKING
             if kind is OrderType.STOP or rests:
                 left = quantity - (taking.quantity if taking is not None else 0)
-                legs.append((reference_price_of(request), left))
+                legs.append((reference_price(request), left))
             already = sum(o.leaves for o in others if o.symbol == symbol and o.side is side)
             cost, _ = self._ledger.opening_cost(symbol, legs, max(0, closable - already), True)
             if cost > power:
@@ -440,7 +442,7 @@ class OrderEntry:
                     if o is not order and o.request.account == order.request.account
                 ]
                 power = self._ledger.buying_power(order.request.account, others)
-                leg = [(at if at is not None else reference_price(order), new_leaves)]
+                leg = [(at if at is not None else reference_price(order.request), new_leaves)]
                 cost, _ = self._ledger.opening_cost(order.symbol, leg, 0, not order.first_fill_done)
                 if cost > power:
                     return RejectReason.INSUFFICIENT_MARGIN, f"needs {cost}, has {power}"
@@ -490,10 +492,3 @@ class OrderEntry:
         deliver = max(report.ts + self.latency.response_ns(report.ts), self._last_delivery)
         self._last_delivery = deliver
         self._outbox.append((deliver, report))
-
-
-def reference_price_of(request: OrderRequest) -> int:
-    """Limit price, else stop price, of a request that has one."""
-    price = request.limit_price if request.limit_price is not None else request.stop_price
-    assert price is not None
-    return price

@@ -18,6 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from predator.core.clock import Clock
+from predator.market.book_sync import SPOT, USDM, BookSync
 from predator.market.instrument import Instrument
 from predator.market.l2 import BookDelta, BookSnapshot, QuoteTick, TradeTick
 from predator.market.order_book import OrderBook
@@ -26,7 +27,7 @@ from predator.venue.fees import CommissionModel
 from predator.venue.l2_accounts import L2Accounts
 from predator.venue.l2_entry import OrderEntry
 from predator.venue.l2_matching import DepthView
-from predator.venue.l2_orders import L2Order, L2Rules, OrderState, RateLimiter
+from predator.venue.l2_orders import ClientRequest, L2Order, L2Rules, OrderState, RateLimiter
 from predator.venue.latency import LatencyModel
 from predator.venue.orders import Liquidity, OrderRequest, VenueOrderFilled, VenueReport
 from predator.venue.paper_exchange import VenueAccount
@@ -37,6 +38,8 @@ __all__ = ["L2PaperExchange", "MarketData"]
 ReportSink = Callable[[VenueReport], None]
 MarketData = BookSnapshot | BookDelta | QuoteTick | TradeTick
 """The events the L2 exchange is driven by."""
+
+_BUFFER = 1_000  # deltas kept while a book waits for its snapshot
 
 
 class L2PaperExchange(OrderEntry):
@@ -94,14 +97,17 @@ class L2PaperExchange(OrderEntry):
         self._rate = RateLimiter()
         self._books = {s: OrderBook(s) for s in self.instruments}
         self._views = {s: DepthView(book) for s, book in self._books.items()}
-        self._fresh_snapshot: dict[str, bool] = dict.fromkeys(self.instruments, False)
+        self._syncs = {s: BookSync(book, SPOT) for s, book in self._books.items()}
+        self._buffered: dict[str, deque[BookDelta]] = {
+            s: deque(maxlen=_BUFFER) for s in self.instruments
+        }
         self._last_trade: dict[str, int] = {}
         self._orders: dict[str, L2Order] = {}
         self._open: dict[str, L2Order] = {}
         self._levels: dict[tuple[str, str, int], list[L2Order]] = {}
         self._known_ids: set[str] = set()
         self._outcomes: dict[str, VenueReport] = {}
-        self._pending: list[tuple[int, int, tuple[object, ...]]] = []
+        self._pending: list[tuple[int, int, ClientRequest]] = []
         self._expiries: list[tuple[int, int, str]] = []
         self._outbox: deque[tuple[int, VenueReport]] = deque()
         self._last_delivery = 0
@@ -166,7 +172,7 @@ class L2PaperExchange(OrderEntry):
     def submit(self, request: OrderRequest) -> None:
         """Send ``request``; it reaches the venue after the entry latency, which accepts
         (and maybe fills) or rejects it there."""
-        self._send(("submit", request))
+        self._send(ClientRequest(kind="submit", order=request))
 
     def cancel(self, client_order_id: str, reason: str = "canceled by client") -> bool:
         """Send a cancel; False when the order is not open (nor on its way) right now.
@@ -175,7 +181,7 @@ class L2PaperExchange(OrderEntry):
         nothing, as on a real venue.
         """
         known = client_order_id in self._open or self._in_flight(client_order_id)
-        self._send(("cancel", client_order_id, reason))
+        self._send(ClientRequest(kind="cancel", client_order_id=client_order_id, reason=reason))
         return known
 
     def amend(
@@ -194,14 +200,21 @@ class L2PaperExchange(OrderEntry):
         open (nor on its way) right now.
         """
         known = client_order_id in self._open or self._in_flight(client_order_id)
-        self._send(("amend", client_order_id, quantity, limit_price))
+        self._send(
+            ClientRequest(
+                kind="amend",
+                client_order_id=client_order_id,
+                quantity=quantity,
+                limit_price=limit_price,
+            )
+        )
         return known
 
     def heartbeat(self, account: str = "main", timeout_ns: int | None = None) -> None:
         """Tell the venue ``account``'s client is alive; ``timeout_ns`` arms (or, 0,
         disarms) the dead-man's switch: without a heartbeat for that long, the venue
         cancels all of the account's orders."""
-        self._send(("heartbeat", account, timeout_ns))
+        self._send(ClientRequest(kind="heartbeat", account=account, timeout_ns=timeout_ns))
 
     def open_orders(self) -> list[OrderRequest]:
         """Requests still open at the venue (as amended), in arrival order."""
@@ -231,6 +244,11 @@ class L2PaperExchange(OrderEntry):
         """The venue's final answer on an order (rejected, canceled or fully filled)."""
         return self._outcomes.get(client_order_id)
 
+    @property
+    def now(self) -> int:
+        """Venue time: the latest event, arrival or delivery it has processed (ns)."""
+        return self._now
+
     def book(self, symbol: str) -> OrderBook:
         """The venue's replayed book of ``symbol`` (read it, never write it)."""
         return self._books[symbol]
@@ -238,12 +256,13 @@ class L2PaperExchange(OrderEntry):
     def finalize(self, only: Iterable[str] | None = None) -> None:
         """End of data: every request on its way arrives and every report is delivered
         (``only`` is accepted for the bar-mode signature; L2 mode has no extra pass)."""
-        horizon = max(
-            [self._now]
-            + [arrival for arrival, _, _ in self._pending]
-            + [deliver for deliver, _ in self._outbox]
-        )
-        self.advance_to(horizon)
+        while self._pending or self._outbox:
+            horizon = max(
+                [self._now]
+                + [arrival for arrival, _, _ in self._pending]
+                + [deliver for deliver, _ in self._outbox]
+            )
+            self.advance_to(horizon)
 
     # -- market data ---------------------------------------------------------------------
     def on_market_data(self, event: MarketData) -> None:
@@ -263,39 +282,64 @@ class L2PaperExchange(OrderEntry):
         self._run(ts)
 
     def on_snapshot(self, snapshot: BookSnapshot) -> None:
-        """Replace the book of ``snapshot.symbol``; resting queues are re-estimated."""
-        if self._skip(snapshot.symbol, snapshot.ts):
+        """Replace the book of ``snapshot.symbol``; resting queues are re-estimated.
+
+        Deltas received while the book had no snapshot are replayed on top of it when
+        they continue it (Binance's sync procedure: the snapshot may arrive after the
+        first deltas that follow it).
+        """
+        symbol = snapshot.symbol
+        if self._skip(symbol, snapshot.ts):
             return
-        book, view = self._books[snapshot.symbol], self._views[snapshot.symbol]
-        before = self._resting_level_sizes(snapshot.symbol)
-        book.apply_snapshot(snapshot)
+        book, view = self._books[symbol], self._views[symbol]
+        before = self._resting_level_sizes(symbol)
+        self._syncs[symbol].apply_snapshot(snapshot)
         view.reset()
-        self._fresh_snapshot[snapshot.symbol] = True
         for (side, price), size in before.items():
-            self._level_changed(snapshot.symbol, side, price, size)
-        self._after_book_change(snapshot.symbol, snapshot.ts)
+            self._level_changed(symbol, side, price, size)
+        buffered, self._buffered[symbol] = list(self._buffered[symbol]), deque(maxlen=_BUFFER)
+        for delta in buffered:
+            if delta.last_update_id > book.last_update_id:
+                self._apply_delta(delta)
+        self._after_book_change(symbol, snapshot.ts)
 
     def on_delta(self, delta: BookDelta) -> None:
-        """Apply a depth update (Binance sync rules; a gap invalidates the book)."""
+        """Apply a depth update (Binance sync rules; a gap invalidates the book until
+        the next snapshot, and deltas are kept meanwhile)."""
         symbol = delta.symbol
         if self._skip(symbol, delta.ts):
             return
-        book = self._books[symbol]
-        if not self._delta_applies(book, delta):
+        if self._apply_delta(delta):
+            self._after_book_change(symbol, delta.ts)
+        else:
             self._flush()
-            return
+
+    def _apply_delta(self, delta: BookDelta) -> bool:
+        symbol = delta.symbol
+        book = self._books[symbol]
+        sync = self._syncs[symbol]
+        if delta.prev_update_id >= 0:
+            sync.market = USDM  # only USD-M diffs carry ``pu``
+        if not book.valid:
+            self._buffered[symbol].append(delta)
+            return False
+        touched = [
+            (side, price, book.size_at(side, price))
+            for side, levels in (("buy", delta.bids), ("sell", delta.asks))
+            for price, _ in levels
+            if (symbol, side, price) in self._levels
+        ]
+        if not sync.apply_delta(delta):  # already in the book, or a gap
+            if not book.valid:
+                self._buffered[symbol].append(delta)
+            return False
         view = self._views[symbol]
-        touched: list[tuple[str, int, int]] = []
         for side, levels in (("buy", delta.bids), ("sell", delta.asks)):
             for price, _ in levels:
-                view.refreshed(side, price)
-                if (symbol, side, price) in self._levels:
-                    touched.append((side, price, book.size_at(side, price)))
-        book.apply_delta(delta)
-        self._fresh_snapshot[symbol] = False
+                view.refreshed(side, price)  # the venue restated it: our taking is history
         for side, price, size in touched:
             self._level_changed(symbol, side, price, size)
-        self._after_book_change(symbol, delta.ts)
+        return True
 
     def on_quote(self, quote: QuoteTick) -> None:
         """A best bid/ask from the venue: resting orders it trades through fill."""
@@ -324,17 +368,17 @@ class L2PaperExchange(OrderEntry):
         self._flush()
 
     # -- time ----------------------------------------------------------------------------
-    def _send(self, action: tuple[object, ...]) -> None:
+    def _send(self, message: ClientRequest) -> None:
         sent = self._clock.now_ns()
         self._seq += 1
-        heapq.heappush(self._pending, (sent + self.latency.entry_ns(sent), self._seq, action))
+        heapq.heappush(self._pending, (sent + self.latency.entry_ns(sent), self._seq, message))
         if not self._busy:
             self._run(max(sent, self._now))
 
     def _in_flight(self, client_order_id: str) -> bool:
         return any(
-            action[0] == "submit" and action[1].client_order_id == client_order_id  # type: ignore[attr-defined]
-            for _, _, action in self._pending
+            message.order is not None and message.order.client_order_id == client_order_id
+            for _, _, message in self._pending
         )
 
     def _skip(self, symbol: str, ts: int) -> bool:
@@ -391,8 +435,8 @@ class L2PaperExchange(OrderEntry):
             if order is not None:
                 self._cancel(order, "expired", "GTD order reached its expiry time")
             return
-        _, _, action = heapq.heappop(self._pending)
-        self._arrive(action, step)
+        _, _, message = heapq.heappop(self._pending)
+        self._arrive(message, step)
 
     def _flush(self) -> None:
         """Deliver every report due by now (in order)."""
@@ -401,22 +445,6 @@ class L2PaperExchange(OrderEntry):
         self._run(self._now, flush=False)
 
     # -- market matching -----------------------------------------------------------------
-    def _delta_applies(self, book: OrderBook, delta: BookDelta) -> bool:
-        """Binance's rules: skip what the book already has, invalidate on a gap."""
-        if not book.valid or delta.last_update_id <= book.last_update_id:
-            return False
-        last = book.last_update_id
-        if self._fresh_snapshot[delta.symbol]:
-            gap = delta.first_update_id > last + 1
-        elif delta.prev_update_id >= 0:
-            gap = delta.prev_update_id != last
-        else:
-            gap = delta.first_update_id != last + 1
-        if gap:
-            book.invalidate(f"update gap: book at {last}, delta {delta.first_update_id}..")
-            return False
-        return True
-
     def _resting_level_sizes(self, symbol: str) -> dict[tuple[str, int], int]:
         book = self._books[symbol]
         return {

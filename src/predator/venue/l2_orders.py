@@ -21,12 +21,14 @@ from predator.venue.orders import OrderRequest, OrderType, RejectReason, Side, T
 from predator.venue.queue_model import QueuePosition
 
 __all__ = [
+    "ClientRequest",
     "L2Order",
     "L2Rules",
     "OrderState",
     "OrderStatus",
     "RateLimiter",
     "check_request",
+    "reference_price",
 ]
 
 
@@ -138,6 +140,29 @@ class L2Order:
             f"L2Order({self.client_order_id!r}, {self.side.name} {self.quantity}"
             f" @ {self.price}, filled={self.filled}, {self.status.value})"
         )
+
+
+class ClientRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A client message on its way to the matching engine (submit, cancel, amend or
+    heartbeat); only the fields of its ``kind`` are set."""
+
+    kind: str
+    order: OrderRequest | None = None
+    client_order_id: str = ""
+    reason: str = ""
+    quantity: int | None = None
+    limit_price: int | None = None
+    account: str = "main"
+    timeout_ns: int | None = None
+
+
+def reference_price(request: OrderRequest) -> int:
+    """The price an order is expected to trade at: its limit, else its stop (market
+    orders have none: callers use the book)."""
+    price = request.limit_price if request.limit_price is not None else request.stop_price
+    if price is None:
+        raise ValueError(f"{request.client_order_id}: a {request.order_type} order has no price")
+    return price
 
 
 class L2Rules(msgspec.Struct, frozen=True, kw_only=True):
