@@ -228,3 +228,31 @@ def test_commission_is_charged_and_lowers_final_equity() -> None:
 
     assert charged.performance.fees > 0 == free.performance.fees
     assert charged.final_equity < free.final_equity
+
+
+def test_live_mode_checks_invariants_on_a_timer_and_still_catches_a_broken_ledger() -> None:
+    from predator.ledger.ledger import BalanceEquationViolated
+    from predator.node.backtest import _announce_run, _build_kernel
+
+    feed = load_bars(shared_data_dir() / "backtesting_py_GOOG_daily_2004-2013.csv")
+    config = BacktestConfig(params={"fast": 10, "slow": 30})
+    month = 30 * 86_400 * 1_000_000_000
+    kernel = _build_kernel(feed, config, Journal(None), invariant_interval_ns=month)
+    _announce_run(kernel, feed, config, kernel.journal)
+    for runner in kernel.runners.values():
+        runner.start()
+    bars = list(feed)
+    for bar in bars[:400]:
+        kernel.scheduler.run_until(bar.ts)
+        kernel.clock.set(bar.ts)
+        kernel.bus.publish(bar)
+    months = (bars[399].ts - feed.first_ts) // month
+    assert kernel.balance_checks == months  # one check a month, not one per event
+    assert kernel.journal.last_seq > 3 * months
+    kernel.ledger._balances["cash:main"] += 1  # the books no longer balance
+    with pytest.raises(BalanceEquationViolated):
+        for bar in bars[400:420]:
+            kernel.scheduler.run_until(bar.ts)
+            kernel.clock.set(bar.ts)
+            kernel.bus.publish(bar)
+    assert kernel.kill_switch.is_tripped("global")

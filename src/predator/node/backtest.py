@@ -234,6 +234,7 @@ def _build_kernel(
     exchange: PaperExchange | None = None,
     snapshot_every: int | None = DEFAULT_SNAPSHOT_EVERY,
     postmortem_dir: str | os.PathLike[str] | None = None,
+    invariant_interval_ns: int | None = None,
 ) -> Kernel:
     """Validate ``config`` against ``feed`` and wire the kernel (user errors raise early).
 
@@ -298,6 +299,7 @@ def _build_kernel(
         exchange=exchange,
         snapshot_every=snapshot_every,
         postmortem_dir=postmortem_dir,
+        invariant_interval_ns=invariant_interval_ns,
     )
 
 

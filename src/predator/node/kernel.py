@@ -127,6 +127,7 @@ class Kernel:
         exchange: PaperExchange | None = None,
         snapshot_every: int | None = None,
         postmortem_dir: str | os.PathLike[str] | None = None,
+        invariant_interval_ns: int | None = None,
     ) -> None:
         limits, breaker = risk.limits, risk.breaker
         self.settings = risk
@@ -259,8 +260,15 @@ class Kernel:
         self.kill_switch_trips = 0
         bus.subscribe(KillSwitchTripped, self._count_kill)
         self.balance_checks = 0
-        if check_invariants:
+        # Simulation checks after every journaled event; live mode, where that costs too
+        # much, every ``invariant_interval_ns`` of kernel time (and at the end of a run).
+        self.invariant_interval_ns = invariant_interval_ns
+        if check_invariants and invariant_interval_ns is None:
             bus.subscribe(Event, self._check_invariants, where=_is_journaled)
+        elif check_invariants and invariant_interval_ns is not None:
+            if invariant_interval_ns <= 0:
+                raise ValueError(f"invariant_interval_ns must be > 0, not {invariant_interval_ns}")
+            self.scheduler.schedule_in(invariant_interval_ns, self._periodic_invariants)
         # Last on every bar: it sees the venue's matching, our fills and new orders.
         self.reconciliation = Reconciliation(
             bus,
@@ -368,7 +376,13 @@ class Kernel:
             self.bus.send(SubmitOrder(strategy=slot.name, request=request, actor="emergency_stop"))
 
     # -- invariants and counters --------------------------------------------------------
-    def _check_invariants(self, _event: Event) -> None:
+    def _periodic_invariants(self) -> None:
+        self._check_invariants(None)
+        interval = self.invariant_interval_ns
+        if interval is not None:
+            self.scheduler.schedule_in(interval, self._periodic_invariants)
+
+    def _check_invariants(self, _event: Event | None) -> None:
         # The equation is a function of the books; every change to them posts a ledger
         # transaction, so books unchanged since the last verified check still balance.
         version = self.ledger.transactions
