@@ -45,13 +45,13 @@ class CommissionModel:
         maker_rate: Decimal | str | int | None = None,
     ) -> None:
         self.rate = Fraction(Decimal(rate))
+        if not -Fraction(1, 10) <= self.rate < Fraction(1, 10):
+            raise ValueError(f"commission rate must be within [-0.1, 0.1), got {rate}")
         self.maker_rate = self.rate if maker_rate is None else Fraction(Decimal(maker_rate))
         if not -Fraction(1, 10) <= self.maker_rate < Fraction(1, 10):
             raise ValueError(f"maker rate must be within [-0.1, 0.1), got {maker_rate}")
         self.fixed_decimal = Decimal(fixed)
         self.per_unit_decimal = Decimal(per_unit)
-        if not -Fraction(1, 10) <= self.rate < Fraction(1, 10):
-            raise ValueError(f"commission rate must be within [-0.1, 0.1), got {rate}")
         if self.fixed_decimal < 0 or self.per_unit_decimal < 0:
             raise ValueError("fixed and per-unit commissions must be >= 0")
         self._money_scale = 10**instrument.money_precision
