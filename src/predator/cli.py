@@ -143,6 +143,7 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--journal", required=True, metavar="PATH", help="SQLite journal file")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     _add_journal_commands(commands)
+    _add_book_commands(commands)
     pm = commands.add_parser(
         "postmortem",
         help="write a post-mortem (markdown + JSON) for every halt in a journal",
@@ -399,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_journal_command(args)
         if args.command == "postmortem":
             return _run_postmortem(args)
+        if args.command == "book":
+            return _run_book_check(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -476,6 +479,72 @@ def _run_postmortem(args: argparse.Namespace) -> int:
             print(report.summary())
         print(f"{len(reports)} post-mortems in {paths[-1]}")
     return 0
+
+
+# -- book check (predator.market L2 replay) -----------------------------------------------
+def _add_book_commands(commands: Any) -> None:
+    bk = commands.add_parser("book", help="work with level-2 order book captures")
+    actions = bk.add_subparsers(dest="book_command", metavar="ACTION")
+    actions.required = True
+    ck = actions.add_parser(
+        "check",
+        help="rebuild the book from Binance captures and compare it with bookTicker",
+        description="Rebuild the order book from a Binance websocket capture (snapshot + "
+        "depth diffs under Binance's sync rules; later files continue earlier ones) and "
+        "compare its best bid/ask, price and size, with every bookTicker the book reached. "
+        "Exit 0 with no mismatch, 1 with mismatches, 2 when the input cannot be read.",
+    )
+    ck.add_argument("files", nargs="+", metavar="FILE", help="hftbacktest *.jsonl.gz captures")
+    ck.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_book_check(args: argparse.Namespace) -> int:
+    import time
+
+    from predator.market import DataFormatError
+    from predator.market.depth_loader import check_binance_capture, detect_format
+
+    try:
+        for path in args.files:
+            kind = detect_format(path)
+            if kind != "binance-capture":
+                raise UserError(
+                    f"{path}: a {kind} file has no bookTicker stream to check against; "
+                    "book check reads Binance websocket captures (hftbacktest *.jsonl.gz)"
+                )
+        started = time.perf_counter()
+        report = check_binance_capture(args.files)
+        seconds = time.perf_counter() - started
+    except DataFormatError as exc:
+        raise UserError(str(exc)) from None
+    result = report.to_json()
+    details = result.pop("mismatch_details")
+    result["first_mismatch"] = details[0] if details else None
+    result["mismatch_details"] = details
+    result["seconds"] = round(seconds, 4)
+    result["msgs_per_s"] = round(report.messages / seconds) if seconds > 0 else None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"book check: {report.symbol} ({report.market})")
+        table.add_column("item")
+        table.add_column("value", justify="right")
+        for key in ("files", "messages", "snapshots", "diffs_applied", "diffs_dropped",
+                    "chain_checked", "tickers", "trades", "checks", "mismatches", "gaps",
+                    "valid_at_end", "msgs_per_s"):  # fmt: skip
+            value = result[key]
+            table.add_row(key, str(len(value) if key == "files" else value))
+        Console().print(table)
+        for detail in details[:5]:
+            print(
+                f"mismatch {detail['file']}:{detail['line']} update {detail['update_id']}: "
+                f"book {detail['book']} vs bookTicker {detail['ticker_update_id']} "
+                f"{detail['ticker']}"
+            )
+    return 1 if report.mismatches else 0
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ _EXACT_LIMIT = 1 << 53  # level values below this decode exactly (see _levels)
 _GZIP_MAGIC = b"\x1f\x8b"
 _FIRST_LEVEL = re.compile(rb'\[\["\d+(?:\.(\d*))?","\d+(?:\.(\d*))?"\]')
 _FIRST_QUOTE = re.compile(rb'"b":"\d+(?:\.(\d*))?","B":"\d+(?:\.(\d*))?"')
-_VALIDATION_AT = re.compile(r"`\$\[(\d+)\]\[?(\d*)\]?\.?([\w.]*)`")
 
 
 class Depth(Struct, tag_field="e", tag="depthUpdate", gc=False):
@@ -261,16 +260,19 @@ def _decode_block(
     if items is None:
         items = _decode_lines(path, first_line, text)  # raises on the first bad line
     raws: list[Raw] = []
-    for _ts, envelope in items:
+    for index, (_ts, envelope) in enumerate(items):
         data: Any = envelope.data
         if data is None:
             if envelope.lastUpdateId < 0:
-                _bad_line(path, first_line, text, _ts, "a snapshot or a stream message")
+                _explain(path, first_line + index, text.split(b"\n")[index])
             raws.append(envelope.bids)
             raws.append(envelope.asks)
         elif data.U != -1:
             raws.append(data.b)
             raws.append(data.a)
+        elif data.t == -1 and not (data.B and data.A and data.u != -1):
+            # Untagged decoding lets anything through; a ticker must look like one.
+            _explain(path, first_line + index, text.split(b"\n")[index])
     if not raws:
         precision.detect(text)
         sides: list[list[int]] = []
@@ -366,25 +368,44 @@ def _decode_lines(path: str, first_line: int, text: bytes) -> list[tuple[int, An
             raise DataFormatError(path, number, None, "'<receive_ns> <json>'", got)
         try:
             envelope = _LINE.decode(body)
-        except msgspec.ValidationError as exc:
-            field = _VALIDATION_AT.search(str(exc))
-            column = field.group(3).removeprefix("data.") if field else None
-            expected = str(exc).split(" - at ")[0]
-            raise DataFormatError(path, number, column or None, _lower(expected)) from None
-        except msgspec.DecodeError as exc:
-            got = body[:40].decode("utf-8", "replace")
-            raise DataFormatError(path, number, None, f"one JSON message ({exc})", got) from None
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            _explain(path, number, line)
+            raise  # unreachable: _explain raises
         items.append((int(stamp), envelope))
     return items
 
 
-def _bad_line(path: str, first_line: int, text: bytes, ts: int, expected: str) -> None:
-    for offset, line in enumerate(text.split(b"\n")):
-        if line.startswith(b"%d " % ts):
-            got = line.partition(b" ")[2][:40].decode("utf-8", "replace")
-            raise DataFormatError(path, first_line + offset, None, expected, got)
-    raise DataFormatError(path, first_line, None, expected)
+_STRICT_LINE = msgspec.json.Decoder(Envelope)
 
 
-def _lower(message: str) -> str:
-    return message[:1].lower() + message[1:] if message else message
+def _explain(path: str, number: int, line: bytes) -> None:
+    """Raise the precise error for a line that decoded but is no capture message."""
+    body = line.partition(b" ")[2]
+    if b'"e":' not in body and b"@bookTicker" in body:  # spot tickers carry no type
+        body = body.replace(b'"data":{', b'"data":{"e":"bookTicker",', 1)
+    try:
+        envelope = _STRICT_LINE.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(path, number, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        got = body[:40].decode("utf-8", "replace")
+        raise DataFormatError(path, number, None, f"one JSON message ({exc})", got) from None
+    if envelope.data is None:
+        expected = "a depth snapshot (lastUpdateId, bids, asks) or a stream message (data)"
+        raise DataFormatError(path, number, None, expected, body[:40].decode("utf-8", "replace"))
+    raise DataFormatError(path, number, None, "a depth diff, a trade or a bookTicker message")
+
+
+def _validation_error(path: str, number: int, message: str) -> DataFormatError:
+    """msgspec's "Expected `int`, got `str` - at `$.data.U`" as a DataFormatError."""
+    what, _, where = message.partition(" - at ")
+    column = where.strip("`").removeprefix("$").removeprefix(".").removeprefix("data")
+    column = column.removeprefix(".")
+    missing = re.match(r"Object missing required field `(\w+)`", what)
+    if missing:
+        name = f"{column}.{missing.group(1)}" if column else missing.group(1)
+        return DataFormatError(path, number, name, "the field to be present", "nothing")
+    wanted = re.match(r"Expected `([^`]+)`, got `([^`]+)`", what)
+    if wanted:
+        return DataFormatError(path, number, column or None, wanted.group(1), wanted.group(2))
+    return DataFormatError(path, number, column or None, what[:1].lower() + what[1:])

@@ -252,12 +252,16 @@ class _BookChecker:
         report.checks += 1
         price = report.price_decimals
         size = report.size_decimals
-        quoted = (
-            to_units(raw_text(ticker.b), price),
-            to_units(ticker.B, size),
-            to_units(raw_text(ticker.a), price),
-            to_units(ticker.A, size),
-        )
+        try:
+            quoted = (
+                to_units(raw_text(ticker.b), price),
+                to_units(ticker.B, size),
+                to_units(raw_text(ticker.a), price),
+                to_units(ticker.A, size),
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            expected = f"bookTicker {ticker.u} prices/sizes with {price}/{size} decimals"
+            raise DataFormatError(path, None, "b/B/a/A", expected, str(exc)) from None
         if quoted == top:
             return
         report.mismatches += 1
@@ -291,31 +295,16 @@ def read_binance_capture(
         size = chunk.size_decimals
         sides = chunk.sides
         side = 0
-        for ts, envelope in chunk.items:
+        for index, (ts, envelope) in enumerate(chunk.items):
             data: Any = envelope.data
             if data is not None and data.U == -1:
                 name = symbol or data.s
-                if data.t != -1:
-                    yield TradeTick(
-                        ts=ts,
-                        symbol=name,
-                        trade_id=data.t,
-                        price=to_units(data.p, price),
-                        size=to_units(data.q, size),
-                        aggressor=SELL if data.m else BUY,
-                        exchange_ts=data.T * _NS_PER_MS,
-                    )
-                else:
-                    yield QuoteTick(
-                        ts=ts,
-                        symbol=name,
-                        update_id=data.u,
-                        bid_price=to_units(raw_text(data.b), price),
-                        bid_size=to_units(data.B, size),
-                        ask_price=to_units(raw_text(data.a), price),
-                        ask_size=to_units(data.A, size),
-                        exchange_ts=data.E * _NS_PER_MS,
-                    )
+                try:
+                    yield _tick(ts, name, data, price, size)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    expected = f"prices/sizes with at most {price}/{size} decimals"
+                    line = chunk.first_line + index
+                    raise DataFormatError(chunk.path, line, None, expected, str(exc)) from None
                 continue
             bids = sides[side]
             asks = sides[side + 1]
@@ -342,6 +331,30 @@ def read_binance_capture(
                     bids=tuple(sorted(bid_levels, reverse=True)),
                     asks=tuple(sorted(ask_levels)),
                 )
+
+
+def _tick(ts: int, symbol: str, data: Any, price: int, size: int) -> QuoteTick | TradeTick:
+    """A trade or bookTicker message as an event (``ValueError`` on a malformed number)."""
+    if data.t != -1:
+        return TradeTick(
+            ts=ts,
+            symbol=symbol,
+            trade_id=data.t,
+            price=to_units(data.p, price),
+            size=to_units(data.q, size),
+            aggressor=SELL if data.m else BUY,
+            exchange_ts=data.T * _NS_PER_MS,
+        )
+    return QuoteTick(
+        ts=ts,
+        symbol=symbol,
+        update_id=data.u,
+        bid_price=to_units(raw_text(data.b), price),
+        bid_size=to_units(data.B, size),
+        ask_price=to_units(raw_text(data.a), price),
+        ask_size=to_units(data.A, size),
+        exchange_ts=data.E * _NS_PER_MS,
+    )
 
 
 def read_tdepth(

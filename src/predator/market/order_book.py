@@ -330,6 +330,30 @@ class OrderLevelBook(OrderBook):
         elif action not in ("execute_hidden", "cross", "halt"):
             raise BookError(f"{self.symbol}: unknown order action {action!r}")
 
+    def replace_beyond(self, side: str, bound: int, levels: Iterable[Level]) -> int:
+        """Replace every level of ``side`` worse than ``bound`` with ``levels`` beyond it.
+
+        For data that only describes the top of the book (LOBSTER's N levels): what lies
+        past the window is taken from the file, one anonymous order per level. Returns
+        the number of levels taken.
+        """
+        queues = self._queue(side)
+        sign = 1 if side == BUY else -1  # bids: worse is lower; asks: worse is higher
+
+        def worse(price: int) -> bool:
+            return (price - bound) * sign < 0
+
+        for price in [p for p in queues if worse(p)]:
+            for order_id in queues.pop(price):
+                self._orders.pop(order_id, None)
+            self.set_level(side, price, 0)
+        taken = 0
+        for price, size in levels:
+            if worse(price) and size > 0:
+                self._add(side, self._anonymous_id(), price, size)
+                taken += 1
+        return taken
+
     def orders_at(self, side: str, price: int) -> list[tuple[int, int]]:
         """``(order_id, size)`` resting at ``price`` on ``side``, first in line first."""
         return list(self._queue(side).get(price, {}).items())
