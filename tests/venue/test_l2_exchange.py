@@ -117,26 +117,56 @@ def test_excess_trade_volume_fills_part_of_a_larger_order() -> None:
     )
 
 
-def test_a_trade_below_a_resting_bid_fills_it_in_full_at_its_price() -> None:
-    venue = L2Harness()
-    venue.play_to(index_at(JOIN_TS) + 1)
-    bid = JOIN_PRICE - 100 * TICK  # one dollar under the best bid: far back in no queue at all
-    order = venue.submit(side=Side.BUY, order_type=OrderType.LIMIT, limit_price=bid, quantity=MILLI)
-    through = None
-    for event in venue.remaining():
+def first_reach(events: object, bid: int) -> tuple[str, int]:
+    """The first event that reaches a resting bid with nothing displayed ahead of it."""
+    for event in events:  # type: ignore[attr-defined]
         if isinstance(event, TradeTick) and event.price < bid:
-            through = event
-            break
-        quote_crosses = isinstance(event, QuoteTick) and event.ask_price <= bid
-        if quote_crosses:
-            through = event
-            break
-    assert through is not None
-    venue.play_until(through.ts)
-    fills = venue.fills(order.client_order_id)
-    assert fills and fills[-1].leaves_quantity == 0
-    assert all(f.price == bid and f.liquidity is Liquidity.MAKER for f in fills)
-    assert max(f.ts for f in fills) <= through.ts
+            return "trade through", event.ts
+        if isinstance(event, TradeTick) and event.price == bid and event.aggressor == "sell":
+            return "trade at", event.ts
+        if isinstance(event, QuoteTick) and event.ask_price <= bid:
+            return "quote crossed", event.ts
+        if isinstance(event, BookDelta) and any(p <= bid for p, q in event.asks if q):
+            return "book crossed", event.ts
+    raise AssertionError("never reached")
+
+
+def rest_bid_under_the_market(venue: L2Harness, dollars: int) -> tuple[str, int]:
+    venue.play_until(JOIN_TS)
+    bid = JOIN_PRICE - dollars * 100 * TICK
+    order = venue.submit(side=Side.BUY, order_type=OrderType.LIMIT, limit_price=bid, quantity=MILLI)
+    assert venue.exchange.order_state(order.client_order_id).queue_ahead == 0
+    return order.client_order_id, bid
+
+
+def test_a_resting_bid_fills_in_full_when_the_venues_best_ask_crosses_it() -> None:
+    venue = L2Harness()
+    client_order_id, bid = rest_bid_under_the_market(venue, 1)
+    kind, ts = first_reach(venue.remaining(), bid)
+    assert kind == "quote crossed"  # bookTicker is the first to show the ask at our bid
+    venue.play_until(ts - 1)
+    assert venue.fills() == []
+    venue.play_until(ts)
+    (fill,) = venue.fills(client_order_id)
+    assert (fill.ts, fill.price, fill.quantity, fill.liquidity) == (
+        ts,
+        bid,
+        MILLI,
+        Liquidity.MAKER,
+    )
+
+
+def test_a_trade_below_a_resting_bid_fills_it_in_full_at_its_price() -> None:
+    # Without the bookTicker stream, a trade under our bid is the first sign, 5 USDT down.
+    venue = L2Harness(events=[e for e in spot_events() if not isinstance(e, QuoteTick)])
+    client_order_id, bid = rest_bid_under_the_market(venue, 5)
+    kind, ts = first_reach(venue.remaining(), bid)
+    assert kind == "trade through"
+    venue.play_until(ts - 1)
+    assert venue.fills() == []
+    venue.play_until(ts)
+    (fill,) = venue.fills(client_order_id)
+    assert (fill.ts, fill.price, fill.quantity, fill.leaves_quantity) == (ts, bid, MILLI, 0)
 
 
 # -- walking the book ---------------------------------------------------------------------
@@ -173,6 +203,15 @@ def test_liquidity_we_took_is_not_taken_again_before_the_book_restates_the_level
 
     assert [f.price for f in venue.fills()] == [best, second]
     assert venue.book.best_ask() == (best, size)  # the replayed book never learns of us
+
+    # Once a depth update restates that level, its new size is the truth again.
+    while True:
+        event = venue.step()
+        if isinstance(event, BookDelta) and any(p == best for p, _ in event.asks):
+            break
+    assert venue.book.best_ask()[0] == best
+    order = venue.submit(side=Side.BUY, quantity=LOT)
+    assert [f.price for f in venue.fills(order.client_order_id)] == [best]
 
 
 def expected_walk(levels: list[tuple[int, int]], quantity: int) -> list[tuple[int, int]]:

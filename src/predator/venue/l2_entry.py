@@ -189,10 +189,9 @@ class OrderEntry:
             budget = power * parse_fraction(request.equity_fraction)
             if kind is OrderType.MARKET:
                 fixed = self._ledger.commission[symbol].fixed
-                quantity = walk(
-                    view, side, None, increment=instrument.size_increment,
-                    affordable=self._affordable(symbol, budget - fixed),
-                ).quantity  # fmt: skip
+                affordable = self._affordable(symbol, budget - fixed)
+                step = instrument.size_increment
+                quantity = walk(view, side, None, increment=step, affordable=affordable).quantity
             else:
                 unit = self._ledger.unit_cost(symbol, reference_price(request))
                 quantity = floor((budget - self._ledger.commission[symbol].fixed) / unit)
@@ -391,8 +390,8 @@ class OrderEntry:
             )
         )
         if resting and repriced:
-            self._execute(order, walk(self._views[order.symbol], order.side, order.leaves,
-                                      limit=new_price))  # fmt: skip
+            taking = walk(self._views[order.symbol], order.side, order.leaves, limit=new_price)
+            self._execute(order, taking)
         elif resting:
             self._rest(order, keep_priority=keep)
 

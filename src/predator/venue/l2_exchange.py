@@ -111,6 +111,7 @@ class L2PaperExchange(OrderEntry):
         self._expiries: list[tuple[int, int, str]] = []
         self._outbox: deque[tuple[int, VenueReport]] = deque()
         self._last_delivery = 0
+        self._last_arrival = 0
         self._seq = 0
         self._venue_order_seq = 0
         self._priority_seq = 0
@@ -273,8 +274,10 @@ class L2PaperExchange(OrderEntry):
             self.on_delta(event)
         elif isinstance(event, QuoteTick):
             self.on_quote(event)
-        else:
+        elif isinstance(event, BookSnapshot):
             self.on_snapshot(event)
+        else:
+            raise TypeError(f"the L2 exchange is not driven by {type(event).__name__}")
 
     def advance_to(self, ts: int) -> None:
         """Let venue time reach ``ts``: requests arrive, GTD orders expire, the dead-man's
@@ -371,7 +374,10 @@ class L2PaperExchange(OrderEntry):
     def _send(self, message: ClientRequest) -> None:
         sent = self._clock.now_ns()
         self._seq += 1
-        heapq.heappush(self._pending, (sent + self.latency.entry_ns(sent), self._seq, message))
+        # One connection: requests arrive in the order they were sent, whatever the jitter.
+        arrival = max(sent + self.latency.entry_ns(sent), self._last_arrival)
+        self._last_arrival = arrival
+        heapq.heappush(self._pending, (arrival, self._seq, message))
         if not self._busy:
             self._run(max(sent, self._now))
 
