@@ -10,7 +10,10 @@ from fractions import Fraction
 
 from test_l2_harness import BTC, TICK, L2Harness, px, spot_events, usdt
 
+from predator.market.depth_loader import read_binance_capture
+from predator.market.instrument import Instrument
 from predator.market.l2 import BookDelta, QuoteTick, TradeTick
+from predator.testkit.data import shared_data_dir
 from predator.venue import (
     CommissionModel,
     Liquidity,
@@ -317,3 +320,27 @@ def test_maker_fill_pays_the_maker_rate_exactly() -> None:
         == commission.fee(JOIN_PRICE, MILLI, liquidity=Liquidity.MAKER)
     )
     assert venue.exchange.cash == venue.initial_cash - usdt("61.82825") + usdt("0.006182825")
+
+
+# -- USD-M futures ------------------------------------------------------------------------
+def test_the_usdm_capture_stays_in_sync_by_its_pu_chain_and_a_market_order_walks_it() -> None:
+    usdm = Instrument(
+        symbol="BTCUSDT",
+        venue="BINANCE-USDM",
+        quote_currency="USDT",
+        price_precision=2,  # the stream writes 61800.20 and 0.123
+        size_precision=3,
+        price_increment=10,
+        size_increment=1,
+    )
+    path = shared_data_dir() / "hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+    events = list(read_binance_capture([path], symbol="BTCUSDT"))
+    venue = L2Harness(events=events, instrument=usdm, commission=CommissionModel(usdm))
+    venue.play(len(events) // 2)
+    asks = venue.book.asks(20)
+    quantity = asks[0][1] + 1
+    venue.submit(side=Side.BUY, quantity=quantity)
+    venue.play_to(len(events))
+
+    assert [(f.price, f.quantity) for f in venue.fills()] == expected_walk(asks, quantity)
+    assert venue.book.valid and venue.book.invalid_reason is None

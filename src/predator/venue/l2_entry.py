@@ -163,6 +163,7 @@ class OrderEntry:
         if not self._rate.allow(request.account, now, rules.max_requests, rules.rate_window_ns):
             raise Refusal(RejectReason.RATE_LIMIT_EXCEEDED, self._rate_detail(rules))
         symbol, side, kind = request.symbol, request.side, request.order_type
+        limit = request.limit_price
         book, view = self._books[symbol], self._views[symbol]
         mid = book.mid()
         if not book.valid or mid is None:
@@ -177,12 +178,11 @@ class OrderEntry:
             raise Refusal(RejectReason.NO_POSITION, f"no {symbol} position to close")
         if request.reduce_only and not closable:
             raise Refusal(RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"no {symbol} position")
-        if request.post_only and self._crosses(view, side, request.limit_price):
+        if request.post_only and kind is OrderType.LIMIT and self._crosses(view, side, limit):
             raise Refusal(RejectReason.POST_ONLY_WOULD_CROSS, f"limit {request.limit_price}")
         others = [o for o in self._open.values() if o.request.account == request.account]
         power = self._ledger.buying_power(request.account, others)
         instrument = self.instruments[symbol]
-        limit = request.limit_price
         if request.close_position:
             quantity = closable
         elif request.equity_fraction is not None:
