@@ -8,7 +8,7 @@ import inspect
 from fractions import Fraction
 
 from test_l2_exchange import JOIN_TS, LOT, MILLI, index_at
-from test_l2_harness import BTC, L2Harness, usdt
+from test_l2_harness import BTC, TICK, L2Harness, usdt
 
 from predator.core.bus import MessageBus
 from predator.execution.execution_engine import ExecuteOrder, ExecutionEngine
@@ -75,7 +75,10 @@ def test_sub_accounts_trade_with_their_own_cash() -> None:
     assert positions[BTC.symbol] == 10 * MILLI
     assert venue.exchange.account_snapshot("main") == (venue.initial_cash, {BTC.symbol: 0})
     (fill,) = venue.fills()
-    assert fill.account == "mm" and cash == usdt("1000") - fill.price * fill.quantity * 10**6
+    assert (
+        fill.account == "mm"
+        and cash == usdt("1000") - fill.price * fill.quantity * BTC.notional_factor
+    )
 
 
 def test_an_equity_fraction_market_order_buys_what_the_cash_affords_walking_the_book() -> None:
@@ -120,10 +123,10 @@ def test_fills_since_trade_seq_and_outcomes_answer_like_a_real_venue() -> None:
     first = venue.submit(side=Side.BUY, quantity=MILLI)
     seen = venue.exchange.trade_seq
     second = venue.submit(side=Side.SELL, quantity=MILLI)
+    bid = venue.book.best_bid()[0] - 100 * TICK
     resting = venue.submit(
-        side=Side.BUY, order_type=OrderType.LIMIT, limit_price=venue.book.best_bid()[0] - 10**8,
-        quantity=MILLI,
-    )  # fmt: skip
+        side=Side.BUY, order_type=OrderType.LIMIT, limit_price=bid, quantity=MILLI
+    )
 
     later = venue.exchange.fills_since(seen)
     assert [f.client_order_id for f in later] == [second.client_order_id]

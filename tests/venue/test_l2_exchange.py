@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from test_l2_harness import BTC, TICK, L2Harness, px, spot_events, usdt
+from test_l2_harness import BTC, TICK, L2Harness, px, qty, spot_events, usdt
 
 from predator.market.depth_loader import read_binance_capture
 from predator.market.instrument import Instrument
@@ -27,15 +27,15 @@ from predator.venue import (
     power_queue,
 )
 
-LOT = 1_000  # 0.00001 BTC
-MILLI = 100_000  # 0.001 BTC
+LOT = qty("0.00001")
+MILLI = qty("0.001")
 
 # A quiet stretch found in the capture: right after the depth delta received at JOIN_TS
 # the best bid is 61828.25 with 0.12693 BTC displayed; sell-initiated trades at that
 # price consume exactly that queue and then trade 3735684727 (0.01464 BTC) goes through
 # it, 2.53 s later. Meanwhile the level also shrank by cancels, never below our queue.
 JOIN_TS = 1_723_161_318_666_834_793
-JOIN_PRICE, JOIN_AHEAD = px("61828.25"), 12693000
+JOIN_PRICE, JOIN_AHEAD = px("61828.25"), qty("0.12693")
 FILLING_TRADE_ID = 3735684727
 
 
@@ -107,15 +107,16 @@ def test_probabilistic_queue_models_credit_cancels_and_fill_the_same_order_earli
 
 def test_excess_trade_volume_fills_part_of_a_larger_order() -> None:
     venue = L2Harness()
-    client_order_id = joined_best_bid(venue, quantity=2_000_000)  # 0.02 BTC
+    client_order_id = joined_best_bid(venue, quantity=qty("0.02"))
     while not venue.fills():
         venue.step()
     (fill,) = venue.fills()
-    assert (fill.quantity, fill.leaves_quantity) == (1_464_000, 536_000)  # the excess only
+    excess, rest = qty("0.01464"), qty("0.00536")
+    assert (fill.quantity, fill.leaves_quantity) == (excess, rest)  # the excess only
     state = venue.exchange.order_state(client_order_id)
     assert state is not None and (state.filled, state.leaves, state.queue_ahead) == (
-        1_464_000,
-        536_000,
+        excess,
+        rest,
         0,
     )
 
@@ -328,10 +329,8 @@ def test_the_usdm_capture_stays_in_sync_by_its_pu_chain_and_a_market_order_walks
         symbol="BTCUSDT",
         venue="BINANCE-USDM",
         quote_currency="USDT",
-        price_precision=2,  # the stream writes 61800.20 and 0.123
+        price_precision=2,  # whatever the reader's decimals: this spec never sends a price
         size_precision=3,
-        price_increment=10,
-        size_increment=1,
     )
     path = shared_data_dir() / "hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
     events = list(read_binance_capture([path], symbol="BTCUSDT"))

@@ -14,6 +14,7 @@ from itertools import count, pairwise
 from typing import Any, TypeVar
 
 from predator.core.clock import TimeWarp
+from predator.market.depth_loader import read_binance_capture
 from predator.market.instrument import Instrument
 from predator.market.l2 import BookDelta, BookSnapshot, QuoteTick, TradeTick
 from predator.testkit.data import shared_data_dir
@@ -33,34 +34,8 @@ from predator.venue import (
 )
 
 SPOT_0808 = "hftbacktest_binance_spot_btcusdt_20240808.jsonl.gz"
-TICK = 1_000_000
-"""0.01 USDT, Binance's BTCUSDT tick, in price units (the capture writes 8 decimals)."""
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    quote_currency="USDT",
-    price_precision=8,
-    size_precision=8,
-    price_increment=TICK,
-    size_increment=1000,
-)
-"""Binance spot BTCUSDT at the capture's decimals: tick 0.01 USDT, lots of 0.00001 BTC."""
-
+SYMBOL = "BTCUSDT"
 R = TypeVar("R", bound=VenueReport)
-
-
-def px(price: str) -> int:
-    """A USDT price as the capture's price units (``px("61828.25")``)."""
-    scaled = Decimal(price).scaleb(BTC.price_precision)
-    assert scaled == scaled.to_integral_value()
-    return int(scaled)
-
-
-def usdt(amount: str | int | Decimal) -> int:
-    """``amount`` USDT in BTC's money units, exactly."""
-    scaled = Decimal(amount).scaleb(BTC.money_precision)
-    assert scaled == scaled.to_integral_value()
-    return int(scaled)
 
 
 @cache
@@ -70,9 +45,58 @@ def spot_events() -> tuple[MarketData, ...]:
     Its REST depth snapshot is the 8th message: the deltas before it are replayed on top
     of it by the venue's sync procedure.
     """
-    from predator.market.depth_loader import read_binance_capture
+    return tuple(read_binance_capture([shared_data_dir() / SPOT_0808], symbol=SYMBOL))
 
-    return tuple(read_binance_capture([shared_data_dir() / SPOT_0808], symbol=BTC.symbol))
+
+def _decimals(units: int, value: str) -> int:
+    ratio = Decimal(units) / Decimal(value)
+    assert ratio == Decimal(10) ** ratio.adjusted(), (units, value)
+    return ratio.adjusted()
+
+
+def _instrument() -> Instrument:
+    """BTCUSDT at the decimals the reader gives, learnt from the capture's first trade
+    (id 3735683259: ``"p":"61837.63000000","q":"0.02000000"``)."""
+    first = next(e for e in spot_events() if isinstance(e, TradeTick))
+    assert first.trade_id == 3735683259
+    price, size = _decimals(first.price, "61837.63"), _decimals(first.size, "0.02")
+    assert price >= 2 and size >= 5
+    return Instrument(
+        symbol=SYMBOL,
+        venue="BINANCE",
+        quote_currency="USDT",
+        price_precision=price,
+        size_precision=size,
+        price_increment=10 ** (price - 2),
+        size_increment=10 ** (size - 5),
+    )
+
+
+BTC = _instrument()
+"""Binance spot BTCUSDT: tick 0.01 USDT, lots of 0.00001 BTC, at the reader's decimals."""
+TICK = BTC.price_increment
+"""0.01 USDT in price units."""
+
+
+def px(price: str) -> int:
+    """A USDT price in price units (``px("61828.25")``)."""
+    scaled = Decimal(price).scaleb(BTC.price_precision)
+    assert scaled == scaled.to_integral_value()
+    return int(scaled)
+
+
+def qty(quantity: str) -> int:
+    """A BTC quantity in size units (``qty("0.001")``)."""
+    scaled = Decimal(quantity).scaleb(BTC.size_precision)
+    assert scaled == scaled.to_integral_value()
+    return int(scaled)
+
+
+def usdt(amount: str | int | Decimal) -> int:
+    """``amount`` USDT in BTC's money units, exactly."""
+    scaled = Decimal(amount).scaleb(BTC.money_precision)
+    assert scaled == scaled.to_integral_value()
+    return int(scaled)
 
 
 class L2Harness:

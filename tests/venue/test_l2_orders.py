@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from test_l2_exchange import JOIN_PRICE, JOIN_TS, LOT, MILLI, expected_walk, index_at
-from test_l2_harness import BTC, TICK, L2Harness, px, usdt
+from test_l2_harness import BTC, TICK, L2Harness, px, qty, usdt
 
 from predator.market.l2 import BookDelta, TradeTick
 from predator.venue import (
@@ -145,7 +146,7 @@ def test_cancel_removes_a_resting_order_once() -> None:
 def _resting_at_join(venue: L2Harness, quantity: int = 3 * MILLI) -> str:
     order = venue.submit(side=Side.BUY, order_type=LIMIT, limit_price=JOIN_PRICE, quantity=quantity)
     # let sell-initiated trades move us up the queue
-    while venue.exchange.order_state(order.client_order_id).queue_ahead > 10_000_000:
+    while venue.exchange.order_state(order.client_order_id).queue_ahead > qty("0.1"):
         venue.step()
     return order.client_order_id
 
@@ -256,6 +257,7 @@ def test_heartbeats_keep_the_orders_alive() -> None:
 
 
 # -- rejections ---------------------------------------------------------------------------
+DIME_TICK = msgspec.structs.replace(BTC, price_increment=10 * TICK)
 BUY_AT_BID = {"side": Side.BUY, "order_type": LIMIT, "limit_price": JOIN_PRICE - 4 * TICK}
 
 
@@ -281,8 +283,8 @@ BUY_AT_BID = {"side": Side.BUY, "order_type": LIMIT, "limit_price": JOIN_PRICE -
             id="min-notional",
         ),
         pytest.param(
-            {},
-            {**BUY_AT_BID, "limit_price": px("61828.215"), "quantity": MILLI},
+            {"instrument": DIME_TICK},
+            {**BUY_AT_BID, "quantity": MILLI},  # 61828.21 is not on a 0.10 USDT tick
             RejectReason.OFF_TICK_SIZE,
             id="off-tick",
         ),
