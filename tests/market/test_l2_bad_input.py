@@ -83,12 +83,16 @@ def test_wrong_type(tmp_path: Path, head: list[bytes]) -> None:
         check_binance_capture([path])
 
 
-def test_price_with_more_decimals_than_the_stream(tmp_path: Path, head: list[bytes]) -> None:
-    bad = depth_line(head).replace(b'000000"', b'0000001"', 1)
-    path = write(tmp_path / "d.jsonl.gz", [*head[:50], bad, *head[50:]])
+def test_price_with_more_decimals_than_the_stream(tmp_path: Path) -> None:
+    # The decimals are learnt from the first levels (spot prices: 2); a price written
+    # with more, later on, is refused rather than rounded.
+    with gzip.open(SPOT_0808, "rb") as handle:
+        lines = [handle.readline() for _ in range(2500)]
+    bad = depth_line(lines[2000:]).replace(b'000000"', b'0000001"', 1)
+    path = write(tmp_path / "d.jsonl.gz", [*lines[:2000], bad, *lines[2000:]])
     with pytest.raises(
         DataFormatError,
-        match=r"d.jsonl.gz:51: column 'b': expected an unsigned decimal with at most 8 "
+        match=r"d.jsonl.gz:2001: column 'b': expected an unsigned decimal with at most 2 "
         r"decimals, got '\d+\.\d{9}'$",
     ):
         check_binance_capture([path])

@@ -47,7 +47,7 @@ def usdm() -> BookCheckReport:
 
 def test_spot_0808_book_agrees_with_every_reached_book_ticker(spot_0808: BookCheckReport) -> None:
     r = spot_0808
-    assert (r.market, r.symbol, r.price_decimals, r.size_decimals) == ("spot", "BTCUSDT", 8, 8)
+    assert (r.market, r.symbol, r.price_decimals, r.size_decimals) == ("spot", "BTCUSDT", 2, 8)
     assert (r.messages, r.snapshots, r.diffs, r.tickers, r.trades) == (41249, 1, 3451, 28040, 9757)
     # The two diffs before the snapshot are covered by it; the third was buffered and joins.
     assert (r.diffs_applied, r.diffs_dropped, r.chain_checked) == (3449, 2, 3448)
@@ -67,15 +67,15 @@ def test_spot_0809_continues_0808_and_only_the_two_known_mismatches_remain(
     # The data README: the capture lacks bookTicker messages for the update ids between.
     assert Path(first["file"]).name == SPOT_0809.name and first["line"] == 12880
     assert (first["update_id"], first["ticker_update_id"]) == (50093478174, 50093478171)
-    assert first["book"] == [6156491000000, 9000, 6156517000000, 883000]
-    assert first["ticker"] == [6156510000000, 76000, 6156517000000, 883000]
+    assert first["book"] == [6156491, 9000, 6156517, 883000]  # 61564.91 x 0.00009
+    assert first["ticker"] == [6156510, 76000, 6156517, 883000]
     assert Path(second["file"]).name == SPOT_0809.name and second["line"] == 13464
     assert (second["update_id"], second["ticker_update_id"]) == (50093480542, 50093480538)
 
 
 def test_usdm_book_agrees_and_the_pu_chain_is_checked_on_every_diff(usdm: BookCheckReport) -> None:
     r = usdm
-    assert (r.market, r.price_decimals, r.size_decimals) == ("usdm", 2, 3)
+    assert (r.market, r.price_decimals, r.size_decimals) == ("usdm", 1, 3)
     assert (r.messages, r.diffs, r.tickers, r.trades) == (93954, 6551, 66089, 21313)
     assert (r.diffs_applied, r.diffs_dropped) == (6547, 4)
     # Every applied diff but the first after the snapshot (U <= lastUpdateId <= u) had
@@ -97,7 +97,7 @@ def test_event_reader_yields_typed_l2_events_in_line_order() -> None:
     snapshot = first[BookSnapshot]
     assert isinstance(snapshot, BookSnapshot)
     assert snapshot.last_update_id == 50093239218
-    assert snapshot.bids[0] == (6183763000000, 378826000)  # 61837.63 x 3.78826, best first
+    assert snapshot.bids[0] == (6183763, 378826000)  # 61837.63 x 3.78826, best first
     assert len(snapshot.bids) == len(snapshot.asks) == 1000
     assert snapshot.asks[0][0] > snapshot.bids[0][0]
     delta = first[BookDelta]
@@ -107,17 +107,17 @@ def test_event_reader_yields_typed_l2_events_in_line_order() -> None:
         50093239202,
         -1,
     )
-    assert delta.bids[0] == (6173763000000, 0) and delta.exchange_ts == 1723161255208 * 10**6
+    assert delta.bids[0] == (6173763, 0) and delta.exchange_ts == 1723161255208 * 10**6
     quote = first[QuoteTick]
     assert isinstance(quote, QuoteTick)
     assert (quote.update_id, quote.bid_price, quote.bid_size) == (
         50093239212,
-        6183763000000,
+        6183763,
         378826000,
     )
     trade = first[TradeTick]
     assert isinstance(trade, TradeTick)
-    assert (trade.trade_id, trade.price, trade.size) == (3735683259, 6183763000000, 2000000)
+    assert (trade.trade_id, trade.price, trade.size) == (3735683259, 6183763, 2000000)
     assert trade.aggressor == "sell"  # m: buyer is maker -> the seller took liquidity
 
 
@@ -145,13 +145,14 @@ def _lines(path: Path) -> list[bytes]:
 
 
 def _snapshot_line(ts: int, book: OrderBook) -> bytes:
-    def text(units: int) -> str:
-        return f"{units // 10**8}.{units % 10**8:08d}"
+    def text(units: int, decimals: int) -> str:  # written as Binance spot does: 8 decimals
+        whole, fraction = divmod(units, 10**decimals)
+        return f"{whole}.{fraction:0{decimals}d}".ljust(len(str(whole)) + 9, "0")
 
     body = {
         "lastUpdateId": book.last_update_id,
-        "bids": [[text(p), text(q)] for p, q in book.bids(10**6)],
-        "asks": [[text(p), text(q)] for p, q in book.asks(10**6)],
+        "bids": [[text(p, 2), text(q, 8)] for p, q in book.bids(10**6)],
+        "asks": [[text(p, 2), text(q, 8)] for p, q in book.asks(10**6)],
     }
     return b"%d %s\n" % (ts, json.dumps(body, separators=(",", ":")).encode())
 

@@ -129,3 +129,44 @@ def test_order_level_book_takes_unknown_orders_off_the_seeded_levels() -> None:
         book.apply(order("delete", 98, "sell", 105, 7))
     with pytest.raises(BookError, match="nothing resting there"):
         book.apply(order("cancel", 97, "sell", 110, 1))
+
+
+def test_bulk_updates_track_the_best_like_a_full_scan() -> None:
+    import random
+
+    rng = random.Random(7)
+    book = OrderBook("X")
+    book.apply_snapshot(
+        BookSnapshot(
+            ts=0,
+            symbol="X",
+            last_update_id=0,
+            bids=tuple((p, 1) for p in range(1000, 900, -3)),
+            asks=tuple((p, 1) for p in range(1001, 1100, 3)),
+        )
+    )
+    bids = dict(book.bids(1000))
+    asks = dict(book.asks(1000))
+    for _ in range(3000):
+        flat_bids: list[int] = []
+        flat_asks: list[int] = []
+        mid = (max(bids, default=1000) + min(asks, default=1001)) // 2
+        for _level in range(rng.randrange(0, 8)):
+            price = mid - rng.randrange(1, 400)
+            size = rng.choice([0, 0, 1, 5])
+            flat_bids += [price, size]
+            bids[price] = size
+        for _level in range(rng.randrange(0, 8)):
+            price = mid + rng.randrange(1, 400)
+            size = rng.choice([0, 0, 2])
+            flat_asks += [price, size]
+            asks[price] = size
+        bids = {p: q for p, q in bids.items() if q}
+        asks = {p: q for p, q in asks.items() if q}
+        book.update_flat(flat_bids, flat_asks)
+        best_bid = max(bids, default=None)
+        best_ask = min(asks, default=None)
+        assert book.best_bid() == (None if best_bid is None else (best_bid, bids[best_bid]))
+        assert book.best_ask() == (None if best_ask is None else (best_ask, asks[best_ask]))
+        assert book.bids(3) == sorted(bids.items(), reverse=True)[:3]
+        assert book.depth() == (len(bids), len(asks))

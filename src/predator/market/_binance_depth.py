@@ -11,10 +11,12 @@ re-read line by line to name the first bad line, field and value.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections.abc import Iterator
-from itertools import chain
-from typing import Any
+from itertools import chain, islice
+from queue import Full, Queue
+from typing import Any, BinaryIO
 
 import msgspec
 from msgspec import Raw, Struct
@@ -36,8 +38,9 @@ __all__ = [
 _BLOCK = 1 << 20  # compressed bytes read per step (~8 MB of text)
 _EXACT_LIMIT = 1 << 53  # level values below this decode exactly (see _levels)
 _GZIP_MAGIC = b"\x1f\x8b"
-_FIRST_LEVEL = re.compile(rb'\[\["\d+(?:\.(\d*))?","\d+(?:\.(\d*))?"\]')
-_FIRST_QUOTE = re.compile(rb'"b":"\d+(?:\.(\d*))?","B":"\d+(?:\.(\d*))?"')
+_LEVEL = re.compile(rb'\["\d+(?:\.(\d*))?","\d+(?:\.(\d*))?"\]')
+_QUOTE = re.compile(rb'"b":"\d+(?:\.(\d*))?","B":"\d+(?:\.(\d*))?"')
+_SAMPLE = 4000  # levels looked at to learn a stream's decimals
 
 
 class Depth(Struct, tag_field="e", tag="depthUpdate", gc=False):
@@ -153,67 +156,122 @@ class CaptureChunk(Struct, gc=False):
 
 
 def to_units(text: str, decimals: int) -> int:
-    """An unsigned decimal string as an int of ``10**-decimals`` units; ValueError if inexact."""
-    if decimals and len(text) > decimals and text[-decimals - 1] == "." and text.isascii():
-        digits = text.replace(".", "", 1)
-        if digits.isdigit():  # the stream's own format: exactly ``decimals`` decimals
-            return int(digits)
+    """An unsigned decimal string as an int of ``10**-decimals`` units; ValueError if inexact.
+
+    >>> to_units("61837.63000000", 2), to_units("0.5", 3)
+    (6183763, 500)
+    """
     whole, _, fraction = text.partition(".")
-    if len(fraction) > decimals or not whole.isdigit() or (fraction and not fraction.isdigit()):
+    if len(fraction) > decimals:
+        if fraction[decimals:].strip("0"):
+            raise ValueError(text)
+        fraction = fraction[:decimals]
+    digits = whole + fraction.ljust(decimals, "0")
+    if not (whole and digits.isdigit() and digits.isascii()):
         raise ValueError(text)
-    return int(whole + fraction.ljust(decimals, "0"))
+    return int(digits)
 
 
 class _Precision:
-    """The decimals a capture's prices and sizes are written with (fixed per stream)."""
+    """The decimals of a capture's prices and sizes.
 
-    __slots__ = ("price", "size")
+    Prices are on the instrument's tick: ``price`` is the decimals the first levels need
+    (BTCUSDT spot 2, USD-M 1), unless given. Sizes keep the decimals the stream writes
+    (``size``: spot 8, USD-M 3): odd lots far from the top need more than the step.
+    ``written_*`` are the decimals the stream writes; they bound the exact range of the
+    fast level decoder (see :func:`_levels`).
+    """
+
+    __slots__ = ("limit", "price", "size", "written_price", "written_size")
 
     def __init__(self, price: int | None, size: int | None) -> None:
         self.price = price
         self.size = size
+        self.written_price = 0
+        self.written_size = 0
+        self.limit = _EXACT_LIMIT
 
     def detect(self, text: bytes) -> bool:
-        if self.price is not None and self.size is not None:
+        """Learn the decimals from the first levels (or quotes) of ``text``; False if none."""
+        if self.written_price or self.written_size:
             return True
-        found = _FIRST_LEVEL.search(text) or _FIRST_QUOTE.search(text)
-        if found is None:
+        pairs = [m.groups() for m in islice(_LEVEL.finditer(text), _SAMPLE)]
+        if not pairs:
+            pairs = [m.groups() for m in islice(_QUOTE.finditer(text), _SAMPLE)]
+        if not pairs:
             return False
+        prices = [p or b"" for p, _q in pairs]
+        sizes = [q or b"" for _p, q in pairs]
+        self.written_price = max(map(len, prices))
+        self.written_size = max(map(len, sizes))
         if self.price is None:
-            self.price = len(found.group(1) or b"")
+            self.price = max(len(p.rstrip(b"0")) for p in prices)
         if self.size is None:
-            self.size = len(found.group(2) or b"")
+            self.size = self.written_size
+        # "61837.63000000e2" is read as 6183763000000 * 10**-6: exact while that
+        # mantissa stays below 2**53.
+        self.limit = _EXACT_LIMIT // 10 ** max(self.written_price - self.price, 0)
         return True
 
 
 def iter_capture(
-    paths: list[str], price_decimals: int | None = None, size_decimals: int | None = None
+    paths: list[str],
+    price_decimals: int | None = None,
+    size_decimals: int | None = None,
+    *,
+    read_ahead: bool = False,
 ) -> Iterator[CaptureChunk]:
-    """Decode the files in order, block by block (memory stays at one block)."""
+    """Decode the files in order, block by block (memory stays at a few blocks).
+
+    ``read_ahead`` inflates the next block on a helper thread while this one is decoded
+    (for tools; the simulation runtime keeps to one thread).
+    """
     precision = _Precision(price_decimals, size_decimals)
     decoders: list[msgspec.json.Decoder[Any]] = [_TAGGED, _UNTAGGED]  # last good one first
     for path in paths:
         line = 1
-        for text in _blocks(path):
-            chunk = _decode_block(path, line, text, precision, decoders)
-            line += len(chunk.items)
-            yield chunk
+        blocks = _inflated(_open_capture(path))
+        if read_ahead:
+            blocks = _read_ahead(blocks)
+        try:
+            for text in blocks:
+                chunk = _decode_block(path, line, text, precision, decoders)
+                line += len(chunk.items)
+                yield chunk
+        except _Broken as exc:
+            raise DataFormatError(path, line, None, exc.expected, exc.got) from None
 
 
-def _blocks(path: str) -> Iterator[bytes]:
-    """Whole lines of ``path`` in large blocks (gzip or plain), each ending with a newline."""
+class _Broken(Exception):
+    """The compressed stream is corrupt or cut short (the caller knows the line)."""
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+
+def _open_capture(path: str) -> BinaryIO:
     try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed below; a generator owns it)
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataFormatError(path, None, None, "an existing file", "no such file") from None
     except IsADirectoryError:
         raise DataFormatError(path, None, None, "a file", "a directory") from None
+    except OSError as exc:
+        raise DataFormatError(path, None, None, "a readable file", exc.strerror) from None
+
+
+def _inflated(handle: BinaryIO) -> Iterator[bytes]:
+    """Whole lines from ``handle`` in large blocks (gzip or plain), each ending with a newline.
+
+    Raises :class:`_Broken` for corrupt or truncated gzip data.
+    """
     with handle:
         head = handle.read(2)
         handle.seek(0)
         inflate = zlib.decompressobj(wbits=31) if head == _GZIP_MAGIC else None
         rest = b""
-        lines = 0
         while True:
             raw = handle.read(_BLOCK)
             if not raw:
@@ -221,18 +279,54 @@ def _blocks(path: str) -> Iterator[bytes]:
             try:
                 text = rest + (inflate.decompress(raw) if inflate is not None else raw)
             except zlib.error as exc:
-                raise DataFormatError(
-                    path, lines + 1, None, "intact gzip data", f"corrupt ({exc})"
-                ) from None
+                raise _Broken("intact gzip data", f"corrupt ({exc})") from None
             cut = text.rfind(b"\n") + 1
             if cut:
-                lines += text.count(b"\n", 0, cut)
                 yield text[:cut]
             rest = text[cut:]
         if inflate is not None and not inflate.eof:
-            raise DataFormatError(path, lines + 1, None, "a complete gzip stream", "truncated file")
+            raise _Broken("a complete gzip stream", "truncated file")
         if rest:
             yield rest + b"\n"
+
+
+def _read_ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """``blocks``, produced by a helper thread one block ahead of the consumer.
+
+    zlib releases the GIL while it inflates, so the next block is decompressed while this
+    one is decoded. Output and errors are exactly those of ``blocks``.
+    """
+    queue: Queue[tuple[bytes | None, BaseException | None]] = Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        queue.put((block, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put((None, None))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            queue.put((None, exc))
+
+    worker = threading.Thread(target=produce, name="capture-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            block, error = queue.get()
+            if error is not None:
+                raise error
+            if block is None:
+                return
+            yield block
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _frame(text: bytes) -> bytes:
@@ -299,10 +393,11 @@ def _levels(
 ) -> list[list[int]]:
     """Decode all level arrays at once into flat exact ints.
 
-    Each ``"61837.63"`` gets the stream's decimals as an exponent (``"61837.63e2"``),
-    which msgspec's lax mode reads as the int 6183763 and refuses when inexact (more
-    decimals than the stream has). Values at or above 2**53 could be rounded by that
-    path, so a block holding one is re-read exactly instead.
+    Each ``"61837.63000000"`` gets the stream's decimals as an exponent
+    (``"61837.63000000e2"``), which msgspec's lax mode reads as the int 6183763 and
+    refuses when it is not an int (more decimals than the stream has). That path is exact
+    while the written digits stay below 2**53 (``_Precision.limit``); a block holding a
+    larger value is re-read exactly instead.
     """
     blob = b"[" + b",".join(raws) + b"]"  # Raw is a buffer
     price_exp = b"e%d" % (p.price or 0)
@@ -318,8 +413,13 @@ def _levels(
         return _exact_levels(path, first_line, items, raws, p)
     flat = [side[0] if side else [] for side in sides]
     nonempty = [side for side in flat if side]
-    if nonempty and max(chain.from_iterable(nonempty)) >= _EXACT_LIMIT:
-        return _exact_levels(path, first_line, items, raws, p)
+    if nonempty and max(chain.from_iterable(nonempty)) >= p.limit:
+        # Sizes are exact up to 2**53; prices (read with fewer decimals than written)
+        # up to the limit. Look at each before giving up on the fast path.
+        prices = max(chain.from_iterable(side[0::2] for side in nonempty))
+        sizes = max(chain.from_iterable(side[1::2] for side in nonempty))
+        if prices >= p.limit or sizes >= _EXACT_LIMIT:
+            return _exact_levels(path, first_line, items, raws, p)
     return flat
 
 

@@ -11,12 +11,20 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from heapq import nlargest, nsmallest
 from itertools import compress
-from math import gcd
 from operator import not_
 
 from predator.market.l2 import BUY, SELL, BookDelta, BookSnapshot, Level, OrderBookEvent
 
 __all__ = ["BookError", "OrderBook", "OrderLevelBook"]
+
+_PROBES = 128  # price units searched next to a deleted best before a full scan
+
+
+def _drop_zeros(book: dict[int, int], prices: Sequence[int], sizes: Sequence[int]) -> None:
+    """Delete the levels a bulk update set to 0 (a later duplicate may have revived one)."""
+    for price in compress(prices, map(not_, sizes)):
+        if book.get(price) == 0:
+            del book[price]
 
 
 class BookError(ValueError):
@@ -44,7 +52,6 @@ class OrderBook:
         "_best_bid",
         "_bid_dirty",
         "_bids",
-        "_tick",
         "invalid_reason",
         "last_update_id",
         "symbol",
@@ -62,9 +69,6 @@ class OrderBook:
         self._best_ask: int | None = None
         self._bid_dirty = False
         self._ask_dirty = False
-        # gcd of every price the bulk path has seen (0: unknown): the grid on which the
-        # next best is searched when the best leaves, before falling back to a full scan.
-        self._tick = 0
         self.last_update_id = -1
         self.valid = False
         self.invalid_reason: str | None = "no snapshot yet"
@@ -83,7 +87,6 @@ class OrderBook:
         self._asks = {p: q for p, q in asks if q}
         self._bid_dirty = self._ask_dirty = True
         self._best_bid = self._best_ask = None
-        self._tick = gcd(*self._bids, *self._asks)
         self.last_update_id = last_update_id
         self.valid = True
         self.invalid_reason = None
@@ -99,7 +102,6 @@ class OrderBook:
 
     def update_levels(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Set each ``(price, size)`` of ``bids`` and ``asks``; size 0 deletes the level."""
-        self._tick = 0  # prices not checked against the grid: rescans scan everything
         book = self._bids
         best = self._best_bid
         dirty = self._bid_dirty
@@ -134,40 +136,32 @@ class OrderBook:
         if bids:
             prices = bids[0::2]
             sizes = bids[1::2]
-            if self._tick:
-                self._tick = gcd(self._tick, *prices)
             book = self._bids
             book.update(zip(prices, sizes, strict=True))
             if 0 in sizes:
-                for price in compress(prices, map(not_, sizes)):
-                    if book.get(price) == 0:
-                        del book[price]
+                _drop_zeros(book, prices, sizes)
             best = self._best_bid
             if best is not None or not self._bid_dirty:
                 top = max(prices)
                 if best is None or top > best:
                     self._best_bid = top  # the best, or a bound above it if top was deleted
                     self._bid_dirty = not book.get(top)
-                elif best not in book:
+                elif not book.get(best):
                     self._bid_dirty = True
         if asks:
             prices = asks[0::2]
             sizes = asks[1::2]
-            if self._tick:
-                self._tick = gcd(self._tick, *prices)
             book = self._asks
             book.update(zip(prices, sizes, strict=True))
             if 0 in sizes:
-                for price in compress(prices, map(not_, sizes)):
-                    if book.get(price) == 0:
-                        del book[price]
+                _drop_zeros(book, prices, sizes)
             best = self._best_ask
             if best is not None or not self._ask_dirty:
                 top = min(prices)
                 if best is None or top < best:
                     self._best_ask = top
                     self._ask_dirty = not book.get(top)
-                elif best not in book:
+                elif not book.get(best):
                     self._ask_dirty = True
 
     def set_level(self, side: str, price: int, size: int) -> None:
@@ -193,7 +187,6 @@ class OrderBook:
         self._asks = {}
         self._best_bid = self._best_ask = None
         self._bid_dirty = self._ask_dirty = False
-        self._tick = 0
         self.last_update_id = -1
         self.valid = False
         self.invalid_reason = "cleared"
@@ -203,7 +196,7 @@ class OrderBook:
         """``(price, size)`` of the highest bid, or None when there is no bid."""
         best = self._best_bid
         if self._bid_dirty or best is None:
-            best = self._best_bid = self._rescan(self._bids, best, -1)
+            best = self._best_bid = self._rescan(self._bids, best, 0)
             self._bid_dirty = False
             if best is None:
                 return None
@@ -219,25 +212,24 @@ class OrderBook:
                 return None
         return best, self._asks[best]
 
-    def _rescan(self, book: dict[int, int], old: int | None, away: int) -> int | None:
-        """The best price of ``book`` after ``old`` left it (``away``: -1 bids, 1 asks).
+    def _rescan(self, book: dict[int, int], old: int | None, side: int) -> int | None:
+        """The best price of one side (``side``: 0 bids, 1 asks) after ``old`` left it.
 
-        The new best is nearly always a few ticks away, so probe the price grid first
-        (every price is a multiple of ``_tick``); a full scan settles the rest.
+        ``old`` is a bound no live level passes (None: unknown). The new best is often a
+        few price units away, so probe those first; a full scan settles the rest.
         """
+        if old is not None:
+            if book.get(old):
+                return old
+            step = -1 if side == 0 else 1
+            price = old
+            for _ in range(_PROBES):
+                price += step
+                if book.get(price):
+                    return price
         if not book:
             return None
-        if old is not None and old in book:
-            return old
-        tick = self._tick
-        if tick and old is not None and old % tick == 0:
-            step = tick * away
-            price = old
-            for _ in range(64):
-                price += step
-                if price in book:
-                    return price
-        return max(book) if away < 0 else min(book)
+        return max(book) if side == 0 else min(book)
 
     def bids(self, depth: int = 10) -> list[Level]:
         """The best ``depth`` bid levels, best (highest price) first."""
