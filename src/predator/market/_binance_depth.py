@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain, islice
 from queue import Full, Queue
 from typing import Any, BinaryIO
@@ -123,7 +123,50 @@ class UntaggedEnvelope(Struct, gc=False):
     asks: Raw = Raw(b"[]")
 
 
-AnyEnvelope = Envelope | UntaggedEnvelope
+class _LeanTicker(Struct, tag_field="e", tag="bookTicker", gc=False):
+    u: int
+    b: str
+    B: str
+    a: str
+    A: str
+    U: int = -1
+    t: int = -1
+
+
+class _LeanTrade(Struct, tag_field="e", tag="trade", gc=False):
+    t: int
+    U: int = -1
+
+
+class _LeanMessage(Struct, gc=False):
+    u: int = -1
+    U: int = -1
+    pu: int = -1
+    b: Raw = Raw(b'""')
+    a: Raw = Raw(b'""')
+    B: str = ""
+    A: str = ""
+    t: int = -1
+    s: str = ""
+
+
+class _LeanEnvelope(Struct, gc=False):
+    """:class:`Envelope` without the fields a book check never reads (trade details)."""
+
+    data: Depth | _LeanTicker | _LeanTrade | None = None
+    lastUpdateId: int = -1  # noqa: N815 (Binance's name)
+    bids: Raw = Raw(b"[]")
+    asks: Raw = Raw(b"[]")
+
+
+class _LeanUntaggedEnvelope(Struct, gc=False):
+    data: _LeanMessage | None = None
+    lastUpdateId: int = -1  # noqa: N815 (Binance's name)
+    bids: Raw = Raw(b"[]")
+    asks: Raw = Raw(b"[]")
+
+
+AnyEnvelope = Envelope | UntaggedEnvelope | _LeanEnvelope | _LeanUntaggedEnvelope
 
 
 def raw_text(value: Raw | str) -> str:
@@ -135,6 +178,8 @@ def raw_text(value: Raw | str) -> str:
 
 _TAGGED = msgspec.json.Decoder(list[tuple[int, Envelope]])
 _UNTAGGED = msgspec.json.Decoder(list[tuple[int, UntaggedEnvelope]])
+_LEAN_TAGGED = msgspec.json.Decoder(list[tuple[int, _LeanEnvelope]])
+_LEAN_UNTAGGED = msgspec.json.Decoder(list[tuple[int, _LeanUntaggedEnvelope]])
 _LINE = msgspec.json.Decoder(UntaggedEnvelope)
 _SIDES = msgspec.json.Decoder(list[list[list[int]]], strict=False)
 _SIDE = msgspec.json.Decoder(list[tuple[str, str]])
@@ -153,6 +198,8 @@ class CaptureChunk(Struct, gc=False):
     sides: list[list[int]]
     price_decimals: int = 0
     size_decimals: int = 0
+    written_price: int = 0
+    written_size: int = 0
 
 
 def to_units(text: str, decimals: int) -> int:
@@ -170,6 +217,25 @@ def to_units(text: str, decimals: int) -> int:
     if not (whole and digits.isdigit() and digits.isascii()):
         raise ValueError(text)
     return int(digits)
+
+
+def units_reader(decimals: int, written: int) -> Callable[[str], int]:
+    """A fast :func:`to_units` for strings written with ``written`` decimals (a stream's
+    fixed format), falling back to :func:`to_units` for anything else."""
+    drop = written - decimals
+    if written <= 0 or drop < 0:
+        return lambda text: to_units(text, decimals)
+    tail = "0" * drop
+    end = -drop or None
+
+    def read(text: str) -> int:
+        if len(text) > written and text[-written - 1] == "." and text.endswith(tail):
+            digits = text[: -written - 1] + text[-written:end]
+            if digits.isdigit() and digits.isascii():
+                return int(digits)
+        return to_units(text, decimals)
+
+    return read
 
 
 class _Precision:
@@ -220,14 +286,18 @@ def iter_capture(
     size_decimals: int | None = None,
     *,
     read_ahead: bool = False,
+    lean: bool = False,
 ) -> Iterator[CaptureChunk]:
     """Decode the files in order, block by block (memory stays at a few blocks).
 
     ``read_ahead`` inflates the next block on a helper thread while this one is decoded
-    (for tools; the simulation runtime keeps to one thread).
+    (for tools; the simulation runtime keeps to one thread). ``lean`` skips what a book
+    check never reads (trade prices, sizes and times; exchange times of quotes).
     """
     precision = _Precision(price_decimals, size_decimals)
-    decoders: list[msgspec.json.Decoder[Any]] = [_TAGGED, _UNTAGGED]  # last good one first
+    decoders: list[msgspec.json.Decoder[Any]] = (
+        [_LEAN_TAGGED, _LEAN_UNTAGGED] if lean else [_TAGGED, _UNTAGGED]
+    )  # the one that worked last goes first
     for path in paths:
         line = 1
         blocks = _inflated(_open_capture(path))
@@ -381,6 +451,8 @@ def _decode_block(
         sides=sides,
         price_decimals=precision.price or 0,
         size_decimals=precision.size or 0,
+        written_price=precision.written_price,
+        written_size=precision.written_size,
     )
 
 

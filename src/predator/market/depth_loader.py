@@ -22,7 +22,13 @@ from typing import Any
 import msgspec
 
 from predator.core.events import Event
-from predator.market._binance_depth import CaptureChunk, iter_capture, raw_text, to_units
+from predator.market._binance_depth import (
+    CaptureChunk,
+    iter_capture,
+    raw_text,
+    to_units,
+    units_reader,
+)
 from predator.market.book_sync import SPOT, USDM, BookSync
 from predator.market.errors import DataFormatError
 from predator.market.l2 import BUY, SELL, BookDelta, BookSnapshot, QuoteTick, TradeTick
@@ -135,6 +141,8 @@ class _BookChecker:
         self.report = BookCheckReport(
             files=names, market="", symbol="", price_decimals=0, size_decimals=0
         )
+        self.read_price: Callable[[str], int] = int
+        self.read_size: Callable[[str], int] = int
         self.history: list[Any] = []  # tickers from the one of record for the last diff on
         self.pending: list[_Pending] = []
 
@@ -145,7 +153,7 @@ class _BookChecker:
         sync = self.sync
         messages = trades = diffs = out_of_order = 0
         last_ticker_u = -1
-        for chunk in iter_capture(self.names, read_ahead=self.read_ahead):
+        for chunk in iter_capture(self.names, read_ahead=self.read_ahead, lean=True):
             sides = chunk.sides
             side = 0
             path = chunk.path
@@ -208,6 +216,8 @@ class _BookChecker:
         report.symbol = symbol
         report.price_decimals = chunk.price_decimals
         report.size_decimals = chunk.size_decimals
+        self.read_price = units_reader(chunk.price_decimals, chunk.written_price)
+        self.read_size = units_reader(chunk.size_decimals, chunk.written_size)
         book = self.book if self.book is not None else OrderBook(symbol)
         self.book = book
         self.sync = BookSync(book, market, self.publish)
@@ -254,16 +264,18 @@ class _BookChecker:
     ) -> None:
         report = self.report
         report.checks += 1
-        price = report.price_decimals
-        size = report.size_decimals
+        read_price = self.read_price
+        read_size = self.read_size
         try:
             quoted = (
-                to_units(raw_text(ticker.b), price),
-                to_units(ticker.B, size),
-                to_units(raw_text(ticker.a), price),
-                to_units(ticker.A, size),
+                read_price(raw_text(ticker.b)),
+                read_size(ticker.B),
+                read_price(raw_text(ticker.a)),
+                read_size(ticker.A),
             )
         except (ValueError, UnicodeDecodeError) as exc:
+            price = report.price_decimals
+            size = report.size_decimals
             expected = f"bookTicker {ticker.u} prices/sizes with {price}/{size} decimals"
             raise DataFormatError(path, None, "b/B/a/A", expected, str(exc)) from None
         if quoted == top:

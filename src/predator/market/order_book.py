@@ -20,13 +20,6 @@ __all__ = ["BookError", "OrderBook", "OrderLevelBook"]
 _PROBES = 128  # price units searched next to a deleted best before a full scan
 
 
-def _drop_zeros(book: dict[int, int], prices: Sequence[int], sizes: Sequence[int]) -> None:
-    """Delete the levels a bulk update set to 0 (a later duplicate may have revived one)."""
-    for price in compress(prices, map(not_, sizes)):
-        if book.get(price) == 0:
-            del book[price]
-
-
 class BookError(ValueError):
     """A message cannot be applied to a book (unknown side, unknown order, negative size)."""
 
@@ -138,8 +131,10 @@ class OrderBook:
             sizes = bids[1::2]
             book = self._bids
             book.update(zip(prices, sizes, strict=True))
-            if 0 in sizes:
-                _drop_zeros(book, prices, sizes)
+            if 0 in sizes:  # deletions (a later duplicate may have revived a price)
+                for price in compress(prices, map(not_, sizes)):
+                    if book.get(price) == 0:
+                        del book[price]
             best = self._best_bid
             if best is not None or not self._bid_dirty:
                 top = max(prices)
@@ -154,7 +149,9 @@ class OrderBook:
             book = self._asks
             book.update(zip(prices, sizes, strict=True))
             if 0 in sizes:
-                _drop_zeros(book, prices, sizes)
+                for price in compress(prices, map(not_, sizes)):
+                    if book.get(price) == 0:
+                        del book[price]
             best = self._best_ask
             if best is not None or not self._ask_dirty:
                 top = min(prices)
