@@ -127,8 +127,8 @@ class OrderBookEvent(Event, frozen=True, kw_only=True):
       halt, 0 quote, 1 resume), neither changes the visible book.
 
     ``side`` is the side of the resting order (``"buy"`` bid, ``"sell"`` ask), so an
-    execution of a ``"buy"`` order was a sell-initiated trade. ``ts`` is ns since the epoch
-    when the session date is known, else ns after midnight.
+    execution of a ``"buy"`` order was a sell-initiated trade. ``ts`` is ns after midnight
+    of the trading day, exchange local time, as LOBSTER writes it.
     """
 
     journaled: ClassVar[bool] = False
