@@ -4,6 +4,8 @@ A local book is only as good as the chain of update ids that built it. :class:`B
 applies Binance's documented rules to a snapshot and the diffs after it, keeps the
 :class:`~predator.market.order_book.OrderBook` valid only while the chain is unbroken, and
 announces a break (and the resync that heals it) as market-status events on the bus.
+:func:`check_binance_capture` replays captures through it and checks the rebuilt book
+against the venue's own best bid/ask (``bookTicker``).
 
 Diffs that arrive while there is no usable snapshot are buffered (a bounded window, as a
 client does while it fetches the snapshot) and replayed through the rules when it comes.
@@ -16,16 +18,22 @@ USD-M futures: drop diffs with ``u < lastUpdateId``; the first one applied must 
 
 from __future__ import annotations
 
+import gc
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from predator.core.events import Event
+from predator.market._binance_depth import CaptureChunk, iter_capture, raw_text, units_reader
+from predator.market.errors import DataFormatError
 from predator.market.l2 import BookDelta, BookSnapshot
 from predator.market.order_book import OrderBook
 from predator.market.status import MarketDataInvalidated, MarketDataRestored
 
-__all__ = ["SPOT", "USDM", "BookSync"]
+__all__ = ["SPOT", "USDM", "BookCheckReport", "BookSync", "check_binance_capture"]
 
 SPOT: Final = "spot"
 """Binance spot rules (``U == previous u + 1``)."""
@@ -214,3 +222,246 @@ class BookSync:
     def _announce(self, event: Event) -> None:
         if self._publish is not None:
             self._publish(event)
+
+
+class BookCheckReport(msgspec.Struct, kw_only=True):
+    """What :func:`check_binance_capture` found.
+
+    The comparison rule: after each applied diff the book shows the venue's state as of
+    that diff's last update id ``u``. The venue's own best bid/ask as of ``u`` is the
+    latest ``bookTicker`` whose update id is ``<= u`` (a bookTicker is pushed on every
+    change of the top), *provided* the next bookTicker has an id ``> u`` - so a diff is
+    compared once the following ticker has arrived (or the input ended). ``checks``
+    counts these comparisons (price and size of both sides); a diff before the first
+    bookTicker is not compared.
+    """
+
+    files: list[str]
+    market: str
+    symbol: str
+    price_decimals: int
+    size_decimals: int
+    messages: int = 0
+    snapshots: int = 0
+    diffs: int = 0
+    diffs_applied: int = 0
+    diffs_dropped: int = 0
+    chain_checked: int = 0
+    tickers: int = 0
+    tickers_out_of_order: int = 0
+    trades: int = 0
+    checks: int = 0
+    mismatches: int = 0
+    unchecked_diffs: int = 0
+    gaps: int = 0
+    valid_at_end: bool = False
+    mismatch_details: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
+def check_binance_capture(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    publish: Callable[[Event], object] | None = None,
+    book: OrderBook | None = None,
+    max_details: int = 20,
+    read_ahead: bool = True,
+) -> BookCheckReport:
+    """Rebuild the book from captures (in order, one continuing the other) and check it.
+
+    ``publish`` receives :class:`~predator.market.status.MarketDataInvalidated` /
+    ``MarketDataRestored`` when a gap breaks the chain / a snapshot resyncs it. The
+    rebuilt book is ``book`` (a fresh one when None). Spot or USD-M rules are chosen from
+    the first diff (USD-M diffs carry ``pu``). ``read_ahead`` inflates the next block on
+    a helper thread while this one is decoded (same result, faster on two cores).
+    """
+    names = [os.fspath(p) for p in paths]
+    checker = _BookChecker(names, publish, book, max_details, read_ahead)
+    was_enabled = gc.isenabled()
+    gc.disable()  # the decoded blocks are many small containers; collections only cost
+    try:
+        checker.run()
+    finally:
+        if was_enabled:
+            gc.enable()
+    return checker.report
+
+
+# (update id, (bid price, bid size, ask price, ask size), ticker of record, file, line)
+_Pending = tuple[int, tuple[int, int, int, int], Any, str, int]
+
+
+class _BookChecker:
+    """The replay loop of :func:`check_binance_capture` (see :class:`BookCheckReport`)."""
+
+    def __init__(
+        self,
+        names: list[str],
+        publish: Callable[[Event], object] | None,
+        book: OrderBook | None,
+        max_details: int,
+        read_ahead: bool = False,
+    ) -> None:
+        self.read_ahead = read_ahead
+        self.names = names
+        self.publish = publish
+        self.book = book
+        self.max_details = max_details
+        self.sync: BookSync | None = None
+        self.report = BookCheckReport(
+            files=names, market="", symbol="", price_decimals=0, size_decimals=0
+        )
+        self.read_price: Callable[[str], int] = int
+        self.read_size: Callable[[str], int] = int
+        self.history: list[Any] = []  # tickers from the one of record for the last diff on
+        self.pending: list[_Pending] = []
+
+    def run(self) -> None:
+        report = self.report
+        history = self.history
+        reached = self.reached
+        sync = self.sync
+        messages = trades = diffs = out_of_order = 0
+        last_ticker_u = -1
+        for chunk in iter_capture(self.names, read_ahead=self.read_ahead, lean=True):
+            sides = chunk.sides
+            side = 0
+            path = chunk.path
+            first_line = chunk.first_line
+            messages += len(chunk.items)
+            for index, (ts, envelope) in enumerate(chunk.items):
+                data: Any = envelope.data
+                if data is None:
+                    if sync is None:
+                        sync = self.start(chunk, None)
+                    if sync.snapshot_levels(
+                        ts, envelope.lastUpdateId, sides[side], sides[side + 1]
+                    ):
+                        reached(sync.book.last_update_id, path, first_line + index)
+                    side += 2
+                elif data.U != -1:
+                    diffs += 1
+                    if sync is None:
+                        sync = self.start(chunk, data)
+                    u = data.u
+                    if sync.diff_levels(ts, data.U, u, data.pu, sides[side], sides[side + 1]):
+                        reached(u, path, first_line + index)
+                    side += 2
+                elif data.t != -1:
+                    trades += 1
+                else:
+                    u = data.u
+                    if u < last_ticker_u:
+                        out_of_order += 1
+                        continue
+                    last_ticker_u = u
+                    if self.pending:
+                        self.resolve(u, data)
+                    history.append(data)
+        for entry in self.pending:  # the input ended: the last ticker is the venue's last word
+            self.compare(*entry)
+        report.messages = messages
+        report.trades = trades
+        report.diffs = diffs
+        report.tickers_out_of_order = out_of_order
+        report.tickers = messages - trades - diffs - out_of_order - (sync.snapshots if sync else 0)
+        if sync is not None:
+            report.snapshots = sync.snapshots
+            report.diffs_applied = sync.applied
+            report.diffs_dropped = sync.dropped
+            report.chain_checked = sync.chain_checked
+            report.gaps = sync.gaps
+            report.valid_at_end = sync.book.valid
+
+    def start(self, chunk: CaptureChunk, first_diff: Any) -> BookSync:
+        """Pick the rules (USD-M diffs carry ``pu``), the symbol and the decimals."""
+        if first_diff is None:  # a snapshot first: look for the first diff of the block
+            first_diff = next(
+                (e.data for _ts, e in chunk.items if e.data is not None and e.data.U != -1), None
+            )
+        market = USDM if first_diff is not None and first_diff.pu != -1 else SPOT
+        symbol = first_diff.s if first_diff is not None and first_diff.s else "UNKNOWN"
+        report = self.report
+        report.market = market
+        report.symbol = symbol
+        report.price_decimals = chunk.price_decimals
+        report.size_decimals = chunk.size_decimals
+        self.read_price = units_reader(chunk.price_decimals, chunk.written_price)
+        self.read_size = units_reader(chunk.size_decimals, chunk.written_size)
+        book = self.book if self.book is not None else OrderBook(symbol)
+        self.book = book
+        self.sync = BookSync(book, market, self.publish)
+        return self.sync
+
+    def reached(self, u: int, path: str, line: int) -> None:
+        """The book reached update ``u``: compare it now, or once the next ticker comes."""
+        history = self.history
+        i = len(history) - 1
+        while i >= 0 and history[i].u > u:
+            i -= 1
+        if i < 0:
+            self.report.unchecked_diffs += 1  # no bookTicker at or before u yet
+            return
+        book = self.book
+        assert book is not None
+        bid = book.best_bid()
+        ask = book.best_ask()
+        top = (
+            bid[0] if bid else 0,
+            bid[1] if bid else 0,
+            ask[0] if ask else 0,
+            ask[1] if ask else 0,
+        )
+        if i < len(history) - 1:
+            self.compare(u, top, history[i], path, line)
+        else:
+            self.pending.append((u, top, history[i], path, line))
+        if i > 256:
+            del history[:i]
+
+    def resolve(self, u: int, ticker: Any) -> None:
+        """A ticker with id ``u`` arrived: pending diffs below it are compared."""
+        keep: list[_Pending] = []
+        for entry in self.pending:
+            if entry[0] < u:
+                self.compare(*entry)
+            else:  # this ticker is now the latest at or before that diff's id
+                keep.append((entry[0], entry[1], ticker, entry[3], entry[4]))
+        self.pending = keep
+
+    def compare(
+        self, u: int, top: tuple[int, int, int, int], ticker: Any, path: str, line: int
+    ) -> None:
+        report = self.report
+        report.checks += 1
+        read_price = self.read_price
+        read_size = self.read_size
+        try:
+            quoted = (
+                read_price(raw_text(ticker.b)),
+                read_size(ticker.B),
+                read_price(raw_text(ticker.a)),
+                read_size(ticker.A),
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            price = report.price_decimals
+            size = report.size_decimals
+            expected = f"bookTicker {ticker.u} prices/sizes with {price}/{size} decimals"
+            raise DataFormatError(path, None, "b/B/a/A", expected, str(exc)) from None
+        if quoted == top:
+            return
+        report.mismatches += 1
+        if len(report.mismatch_details) < self.max_details:
+            report.mismatch_details.append(
+                {
+                    "file": path,
+                    "line": line,
+                    "update_id": u,
+                    "ticker_update_id": ticker.u,
+                    "book": list(top),
+                    "ticker": list(quoted),
+                }
+            )
