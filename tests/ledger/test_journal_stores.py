@@ -787,8 +787,8 @@ def test_migrations_are_applied_once_and_recorded(pg_journal: str) -> None:
     versions = first.connection.execute(
         f"SELECT version FROM {first.journal}.schema_migrations ORDER BY version"
     ).fetchall()
-    assert versions == [(1,), (2,)]
-    assert first.schema_version == second.schema_version == 2
+    assert versions == [(1,), (2,), (3,)]  # 3: the snapshots table
+    assert first.schema_version == second.schema_version == 3
     first.close()
     second.close()
 
