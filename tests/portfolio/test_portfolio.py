@@ -255,7 +255,7 @@ def test_balance_equation_detects_an_unbalanced_ledger() -> None:
 def test_balance_equation_detects_lots_that_disagree_with_the_position() -> None:
     portfolio = traded_portfolio()
     portfolio.positions["GOOG"].lots[0].price += 1
-    with pytest.raises(BalanceEquationViolated, match="GOOG lots vs position"):
+    with pytest.raises(BalanceEquationViolated, match="GOOG cost of the lots vs the position"):
         portfolio.check_balance_equation()
 
 

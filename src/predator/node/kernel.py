@@ -46,6 +46,11 @@ from predator.risk.protections import (
 from predator.risk.risk_engine import RiskDecision, RiskEngine, SubmitOrder
 from predator.strategy.api import Sizing, Strategy
 from predator.strategy.runner import StrategyRunner
+from predator.validation.consistency import (
+    ConsistencyChecker,
+    InvariantViolated,
+    StateInconsistent,
+)
 from predator.validation.reconciliation import Reconciliation
 from predator.venue.fees import CommissionModel
 from predator.venue.fill_model import BarFillModel
@@ -269,6 +274,14 @@ class Kernel:
             if invariant_interval_ns <= 0:
                 raise ValueError(f"invariant_interval_ns must be > 0, not {invariant_interval_ns}")
             self.scheduler.schedule_in(invariant_interval_ns, self._periodic_invariants)
+        # Coverage, unique fills and positions = sum of fills, after each order event.
+        self.consistency = (
+            ConsistencyChecker(
+                bus, self.execution, self.portfolios, on_violation=self._inconsistent
+            )
+            if check_invariants
+            else None
+        )
         # Last on every bar: it sees the venue's matching, our fills and new orders.
         self.reconciliation = Reconciliation(
             bus,
@@ -376,6 +389,16 @@ class Kernel:
             self.bus.send(SubmitOrder(strategy=slot.name, request=request, actor="emergency_stop"))
 
     # -- invariants and counters --------------------------------------------------------
+    def _inconsistent(self, violation: InvariantViolated) -> None:
+        """Fail closed on a broken state invariant: halt everything, then stop the run."""
+        self.kill_switch.trip(
+            "global",
+            f"{violation.invariant}: {violation.detail}",
+            actor="invariants",
+            trigger="invariant_violation",
+        )
+        raise StateInconsistent(violation)
+
     def _periodic_invariants(self) -> None:
         self._check_invariants(None)
         interval = self.invariant_interval_ns

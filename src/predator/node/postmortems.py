@@ -1,7 +1,7 @@
 """Post-mortems written as incidents happen, not only when someone asks for them.
 
 A node given a post-mortem directory writes the report of every critical incident (a
-reconciliation mismatch, a kill-switch trip: an invariant violation trips one) the moment it is
+reconciliation mismatch, a kill-switch trip, an invariant violation) the moment it is
 journaled, with the timeline so far; at the end of a run it writes every incident's
 report again with the events that followed and what resumed trading, plus an index.
 """
@@ -19,7 +19,9 @@ from predator.validation.postmortem import build_postmortems, find_incidents, wr
 
 __all__ = ["IMMEDIATE_INCIDENTS", "PostmortemWriter"]
 
-IMMEDIATE_INCIDENTS = frozenset({"ReconciliationMismatch", "KillSwitchTripped"})
+IMMEDIATE_INCIDENTS = frozenset(
+    {"ReconciliationMismatch", "KillSwitchTripped", "InvariantViolated"}
+)
 """Incidents whose report is written the moment they are journaled."""
 
 

@@ -418,6 +418,8 @@ def recover(
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
     reconciliation.resume_from(since, rebuild.applied)
+    if kernel.consistency is not None:  # it starts from the rebuilt state
+        kernel.consistency.resync()
     kernel.bus.subscribe(OrderFilled, rebuild.record_recovered)
     try:
         result = reconciliation.check()

@@ -248,9 +248,15 @@ class Portfolio:
                 lots_quantity += lot.quantity
                 lots_cost += lot.quantity * lot.price
             lots_cost *= self._factors[symbol]
-            if lots_cost != position.cost or lots_quantity != position.quantity:
+            if lots_quantity != position.quantity:
                 raise BalanceEquationViolated(
-                    f"{symbol} lots vs position", position.cost, lots_cost
+                    f"{symbol} quantity of the lots vs the position",
+                    position.quantity,
+                    lots_quantity,
+                )
+            if lots_cost != position.cost:
+                raise BalanceEquationViolated(
+                    f"{symbol} cost of the lots vs the position", position.cost, lots_cost
                 )
             account = balances.get(self._position_accounts[symbol], 0)
             if account != position.cost:
