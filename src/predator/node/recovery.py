@@ -6,13 +6,15 @@ state. The venue keeps running. Recovery, in two steps:
 1. :func:`load_durable` reads what the store holds, checks the chain, discards a torn
    last record (a partial write: ``truncate_after``) and refuses any other break.
 2. :func:`recover` rebuilds a freshly built kernel (same config) from those records:
-   every journaled ``OrderFilled`` re-applied exactly once, directly to the portfolios
-   (not through the bus, so nothing is journaled twice), execution's orders with their
-   statuses and trade ids, the risk engine's pending orders. It re-connects the venue
-   that kept running to the new kernel, adopts the orders the venue knows whose
-   ``OrderSubmitted`` was lost (journaled as :class:`OrderAdopted`), and lets
+   every journaled ``OrderFilled`` and ``CapitalTransferred`` re-applied exactly once,
+   directly to the portfolios (not through the bus, so nothing is journaled twice),
+   execution's orders with their statuses and trade ids, the risk engine's pending
+   orders. It re-connects the venue that kept running to the new kernel, adopts the
+   orders the venue knows whose ``OrderSubmitted`` was lost (journaled as
+   :class:`OrderAdopted`), and lets
    :class:`~predator.validation.reconciliation.Reconciliation` apply the venue fills since
-   the last journaled venue trade exactly once (``FillRecovered`` journaled).
+   the last journaled venue trade exactly once (``FillRecovered`` journaled), and the
+   venue transfers the journal lost (``CapitalTransferred`` journaled by reconciliation).
 
 With a snapshot (:mod:`predator.node.snapshot`) the rebuild starts from the newest one the
 durable journal covers and replays only the records after it; without one, from the
@@ -46,6 +48,7 @@ from predator.node.snapshot import (
     decode_snapshot,
     restore_snapshot,
 )
+from predator.portfolio.transfers import CapitalTransferred, TransferInvalid, apply_transfer
 from predator.risk.risk_engine import MINUTE_NS
 from predator.validation.audit import audit
 from predator.venue.orders import OrderRequest, VenueOrderFilled
@@ -122,6 +125,10 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
     """The venue trade sequence recovery asked fills since."""
     duplicate_fills: int = 0
     """Journaled fills whose trade id was already applied (skipped)."""
+    transfers_replayed: int = 0
+    """Journaled capital transfers re-applied to the pools (each transfer id once)."""
+    transfers_recovered: int = 0
+    """Venue transfers missing from the journal, applied through reconciliation."""
     mismatches: tuple[str, ...] = ()
     """Unexplained differences left after recovery (each trips the kill switch)."""
     reconciled: bool = False
@@ -215,6 +222,9 @@ class _Rebuild:
         self.applied: set[str] = set()
         self.fills = 0
         self.duplicates = 0
+        self.transfers = 0
+        self.transfer_ids: set[str] = set()
+        """Every transfer id the durable journal holds (before a snapshot too)."""
         self.timeline: list[tuple[int, str, int, int]] = []
         """``(ts, pool, cash, position)`` after each fill applied: the equity curve of
         re-warmed bars is rebuilt from it."""
@@ -222,6 +232,9 @@ class _Rebuild:
     def apply(self, record: JournalRecord) -> None:
         payload: dict[str, Any] = record.payload
         kind = record.type
+        if kind == "CapitalTransferred":
+            self._transfer(record)
+            return
         if kind == "RiskDecision":
             if payload.get("approved"):
                 self.approved[payload["client_order_id"]] = payload["strategy"]
@@ -264,6 +277,33 @@ class _Rebuild:
                 quantity = portfolio.position_quantity(fill.symbol)
                 self.timeline.append((fill.ts, name, portfolio.cash, quantity))
         self.fills += 1
+
+    def _transfer(self, record: JournalRecord) -> None:
+        """A journaled capital transfer, re-applied to both pools and the ledger."""
+        payload = {**record.payload, "type": record.type}
+        try:
+            event = msgspec.convert(payload, CapitalTransferred)
+        except msgspec.ValidationError as exc:
+            raise RecoveryRefused(f"journal seq {record.seq}: malformed transfer: {exc}") from None
+        if event.transfer_id in self.transfer_ids:
+            return
+        self.transfer_ids.add(event.transfer_id)
+        pools = {p.account: (name, p) for name, p in self.kernel.portfolios.items()}
+        source, target = pools.get(event.from_pool), pools.get(event.to_pool)
+        if source is None or target is None:
+            raise RecoveryRefused(
+                f"journal seq {record.seq}: transfer {event.transfer_id} names a pool this"
+                " kernel does not have"
+            )
+        try:
+            apply_transfer(event, source[1], target[1])
+        except TransferInvalid as exc:
+            raise RecoveryRefused(f"journal seq {record.seq}: {exc}") from None
+        symbol = self.kernel.instrument.symbol
+        for name, portfolio in (source, target):
+            quantity = portfolio.position_quantity(symbol)
+            self.timeline.append((event.ts, name, portfolio.cash, quantity))
+        self.transfers += 1
 
     def record_recovered(self, fill: OrderFilled) -> None:
         """A fill reconciliation recovered (already applied through the bus)."""
@@ -404,6 +444,9 @@ def recover(
         rebuild.approved = dict(snapshot.approved)
         first = durable.records[0].seq if durable.records else 1
         tail = durable.records[snapshot.seq - first + 1 :]
+        rebuild.transfer_ids.update(
+            _transfer_ids(durable.records[: len(durable.records) - len(tail)])
+        )
     for record in tail:
         rebuild.apply(record)
     apply_control(kernel, _control_events(tail))
@@ -417,7 +460,7 @@ def recover(
     adopted = _adopt(kernel, exchange, missing)
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
-    reconciliation.resume_from(since, rebuild.applied)
+    reconciliation.resume_from(since, rebuild.applied, rebuild.transfer_ids)
     if kernel.consistency is not None:  # it starts from the rebuilt state
         kernel.consistency.resync()
     kernel.bus.subscribe(OrderFilled, rebuild.record_recovered)
@@ -437,11 +480,22 @@ def recover(
         adopted_orders=tuple(adopted),
         venue_trade_seq=since,
         duplicate_fills=rebuild.duplicates,
+        transfers_replayed=rebuild.transfers,
+        transfers_recovered=len(reconciliation.transfers_recovered),
         mismatches=tuple(
             f"{d.kind} {d.subject}: ours {d.ours}, venue {d.venue}" for d in result.mismatches
         ),
         reconciled=not result.mismatches,
     )
+
+
+def _transfer_ids(records: Iterable[JournalRecord]) -> set[str]:
+    """The capital transfer ids journaled in ``records`` (a snapshot already holds them)."""
+    return {
+        str(record.payload.get("transfer_id"))
+        for record in records
+        if record.type == "CapitalTransferred" and isinstance(record.payload, dict)
+    }
 
 
 def _stop_killed_strategies(kernel: Kernel) -> None:

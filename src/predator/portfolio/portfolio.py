@@ -37,6 +37,8 @@ class PortfolioSavedState(msgspec.Struct, frozen=True, kw_only=True):
     lots: dict[str, list[tuple[int, int, int, int]]]
     costs: dict[str, int]
     closed_trades: list[ClosedTrade]
+    transfers: int = 0
+    """Net capital transferred in from other pools (out: negative)."""
 
 
 class Portfolio:
@@ -66,7 +68,10 @@ class Portfolio:
         self.positions: dict[str, Position] = {s: Position(s) for s in self.instruments}
         self.closed_trades: list[ClosedTrade] = []
         self.fills = 0
+        self.transfers = 0
+        """Net capital transferred in from other pools (money units; out is negative)."""
         self._cash_account = Account.in_pool(Account.CASH, account)
+        self._transfers_account = Account.in_pool(Account.TRANSFERS, account)
         self._capital_account = Account.in_pool(Account.CAPITAL, account)
         self._pnl_account = Account.in_pool(Account.REALIZED_PNL, account)
         self._fees_account = Account.in_pool(Account.FEES, account)
@@ -100,6 +105,7 @@ class Portfolio:
             },
             costs={symbol: p.cost for symbol, p in self.positions.items()},
             closed_trades=list(self.closed_trades),
+            transfers=self.transfers,
         )
 
     def load_state(self, saved: PortfolioSavedState) -> None:
@@ -117,6 +123,7 @@ class Portfolio:
             position.quantity = sum(lot[0] for lot in lots)
             position.cost = saved.costs[symbol]
         self.closed_trades = list(saved.closed_trades)
+        self.transfers = saved.transfers
 
     # -- fills ------------------------------------------------------------------------
     def apply_fill(self, fill: OrderFilled) -> None:
@@ -199,6 +206,21 @@ class Portfolio:
             Transaction(ts=fill.ts, reference=f"fill {fill.trade_id}", postings=tuple(postings))
         )
 
+    # -- capital transfers ------------------------------------------------------------
+    def transfer_postings(self, delta: int) -> tuple[Posting, Posting]:
+        """This pool's two legs of a transfer of ``delta`` money units in (out if < 0).
+
+        Cash moves by ``delta`` against the pool's ``equity:transfers`` account, so each
+        pool's legs balance on their own and the transfer between two pools is one
+        balanced transaction (see :mod:`predator.portfolio.transfers`).
+        """
+        return (Posting(self._cash_account, delta), Posting(self._transfers_account, -delta))
+
+    def book_transfer(self, delta: int) -> None:
+        """Move cash and net transfers by ``delta`` after its postings were posted."""
+        self.cash += delta
+        self.transfers += delta
+
     # -- valuation --------------------------------------------------------------------
     def position_quantity(self, symbol: str) -> int:
         """Signed open quantity of ``symbol`` (size-precision units)."""
@@ -228,7 +250,10 @@ class Portfolio:
 
         Checks: the trial balance is zero; ledger cash = portfolio cash; each position
         account = that position's cost; capital + realized PnL - fees = cash + positions
-        at cost; and each position's cost equals the sum of its lots.
+        at cost; and each position's cost equals the sum of its lots. Capital moved in
+        from other pools counts as capital: cash + positions at cost = initial capital +
+        realized PnL - fees + net transfers, and the ledger's transfers account holds
+        exactly the net transfers.
         """
         ledger = self.ledger
         balances = ledger.balances_view()
@@ -264,10 +289,15 @@ class Portfolio:
                     f"ledger {symbol} position at cost", position.cost, account
                 )
             at_cost += position.cost
-        expected = self.initial_cash + self.realized_pnl - self.fees
+        transferred = -balances.get(self._transfers_account, 0)
+        if transferred != self.transfers:
+            raise BalanceEquationViolated(
+                "ledger transfers vs portfolio transfers", self.transfers, transferred
+            )
+        expected = self.initial_cash + self.realized_pnl - self.fees + self.transfers
         if self.cash + at_cost != expected:
             raise BalanceEquationViolated(
-                "cash + positions at cost vs capital + realized - fees",
+                "cash + positions at cost vs capital + realized - fees +/- transfers",
                 expected,
                 self.cash + at_cost,
             )

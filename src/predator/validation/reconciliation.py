@@ -3,8 +3,9 @@
 Every ``interval_ns`` of kernel time it compares the venue's trades, accounts and resting
 orders with what execution and the portfolios believe. A venue fill we lack for an order
 we sent is a provable desync: it is journaled (``FillRecovered``) and re-delivered once
-(execution dedups by trade id). Anything else trips the global kill switch; our state is
-never overwritten.
+(execution dedups by trade id); so is a venue transfer between our pools that the books
+lack (applied and journaled as ``CapitalTransferred`` by reconciliation). Anything else
+trips the global kill switch; our state is never overwritten.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from predator.core.events import Event
 from predator.execution.execution_engine import ExecutionEngine
 from predator.execution.order import OrderFilled
 from predator.portfolio.portfolio import Portfolio
+from predator.portfolio.transfers import CapitalTransferred, CapitalTransfers
 from predator.risk.emergency_stop import EmergencyStop, KillScope, KillTrigger
 from predator.venue.orders import (
     Liquidity,
@@ -171,12 +173,27 @@ class Reconciliation:
         self._venue_trade_ids: set[str] = set()
         self._applied_unchecked: list[OrderFilled] = []
         bus.subscribe(OrderFilled, self._applied_unchecked.append)
+        self.venue_transfer_seq = 0
+        """Venue transfers checked so far."""
+        self.transfers_recovered: list[CapitalTransferred] = []
+        self._applied_transfers: set[str] = set()
+        bus.subscribe(CapitalTransferred, self._on_transfer)
 
-    def resume_from(self, venue_trade_seq: int, applied_trade_ids: Iterable[str]) -> None:
+    def resume_from(
+        self,
+        venue_trade_seq: int,
+        applied_trade_ids: Iterable[str],
+        applied_transfer_ids: Iterable[str] = (),
+    ) -> None:
         """After a restart: venue trades up to ``venue_trade_seq`` are accounted for, and
-        ``applied_trade_ids`` (from the journal) are known venue trades."""
+        ``applied_trade_ids`` (from the journal) are known venue trades;
+        ``applied_transfer_ids`` the capital transfers the journal holds."""
         self.venue_trade_seq = venue_trade_seq
         self._venue_trade_ids.update(applied_trade_ids)
+        self._applied_transfers.update(applied_transfer_ids)
+
+    def _on_transfer(self, event: CapitalTransferred) -> None:
+        self._applied_transfers.add(event.transfer_id)
 
     # -- scheduling ---------------------------------------------------------------------
     def maybe_check(self, now: int) -> ReconciliationReport | None:
@@ -207,6 +224,7 @@ class Reconciliation:
         new_fills = self._exchange.fills_since(self.venue_trade_seq)
         corrections = self._check_fills(new_fills, now, mismatches)
         self._check_applied(mismatches)
+        self._check_transfers(mismatches)
         accounts = self._check_accounts(mismatches)
         open_orders = self._check_open_orders(mismatches, now)
         report = ReconciliationReport(
@@ -324,6 +342,61 @@ class Reconciliation:
                         detail="we applied a fill the venue never reported",
                     )
                 )
+
+    def _check_transfers(self, mismatches: list[Discrepancy]) -> None:
+        """Venue transfers between our pools vs the transfers the books applied.
+
+        A venue transfer the books lack (its journal record was lost in a crash) is
+        provable: the venue moved cash between two of our pools, so it is applied and
+        journaled once. A transfer applied here that the venue never made is a mismatch.
+        """
+        log = getattr(self._exchange, "transfer_log", None)
+        if log is None:
+            return
+        applied = self._applied_transfers
+        for venue in log[self.venue_transfer_seq :]:
+            self.venue_transfer_seq += 1
+            if venue.transfer_id in applied:
+                continue
+            transfers = CapitalTransfers(
+                bus=self._bus,
+                clock=self._clock,
+                exchange=self._exchange,
+                portfolios=self._portfolios,
+            )
+            source = transfers.pool(venue.from_account)
+            target = transfers.pool(venue.to_account)
+            if source is None or target is None or source.cash < venue.amount:
+                mismatches.append(
+                    Discrepancy(
+                        kind="transfer_not_applicable",
+                        subject=venue.transfer_id,
+                        ours="not applied",
+                        venue=f"{venue.from_account} -> {venue.to_account} {venue.amount}",
+                        detail="a venue transfer the books lack and cannot take",
+                    )
+                )
+                continue
+            recovered = transfers.record(
+                venue,
+                source,
+                target,
+                reason="venue transfer log has a transfer the books never applied",
+                actor=self.actor,
+            )
+            self.transfers_recovered.append(recovered)
+        known = {venue.transfer_id for venue in log}
+        for transfer_id in sorted(applied - known):
+            applied.discard(transfer_id)  # reported once: the mismatch halts the node
+            mismatches.append(
+                Discrepancy(
+                    kind="transfer_unknown_at_venue",
+                    subject=transfer_id,
+                    ours="applied",
+                    venue="no such transfer",
+                    detail="the books applied a transfer the venue never made",
+                )
+            )
 
     def _check_accounts(self, mismatches: list[Discrepancy]) -> int:
         """Cash and positions of each pool vs its venue sub-account; accounts compared."""

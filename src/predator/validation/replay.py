@@ -25,6 +25,7 @@ from predator.ledger.journal import Journal, JournalCorrupted, JournalRecord
 from predator.ledger.ledger import BalanceEquationViolated, Ledger
 from predator.market.instrument import Instrument
 from predator.portfolio.portfolio import Portfolio
+from predator.portfolio.transfers import CapitalTransferred, TransferInvalid, apply_transfer
 from predator.risk.emergency_stop import EmergencyStop, RestoreFailed, TripStatus
 from predator.venue.fees import CommissionModel
 
@@ -80,6 +81,8 @@ class PoolState(msgspec.Struct, frozen=True, kw_only=True):
     fills: int
     trades: int
     positions: dict[str, PositionState]
+    transfers: int = 0
+    """Net capital transferred in from other pools (money units; out is negative)."""
 
 
 class OrderState(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +178,7 @@ class ReplayState(msgspec.Struct, frozen=True, kw_only=True):
                     "fees": self._money(pool.fees),
                     "fills": pool.fills,
                     "trades": pool.trades,
+                    **({"transfers": self._money(pool.transfers)} if pool.transfers else {}),
                     "positions": {
                         symbol: {
                             "quantity": self._quantity(held.quantity),
@@ -225,6 +229,7 @@ class ReplayState(msgspec.Struct, frozen=True, kw_only=True):
                 f"pool {account} ({pool.strategy}, engine {pool.engine}):"
                 f" cash {self._money(pool.cash)}, realized pnl {self._money(pool.realized_pnl)},"
                 f" fees {self._money(pool.fees)}, fills {pool.fills}, trades {pool.trades}"
+                + (f", transfers {self._money(pool.transfers)}" if pool.transfers else "")
             )
             for symbol, held in pool.positions.items():
                 lines.append(
@@ -303,9 +308,11 @@ class JournalReplayer:
 
     Every ``OrderFilled`` goes into the Portfolio and Ledger of its pool exactly as
     journaled (the live portfolio applied each one), and the balance equation is
-    checked after each. Inconsistencies go to ``on_anomaly`` with their seq and the
-    name of the check (``coverage``, ``order_state``, ``duplicate_fill``, ``balance``,
-    ``fee``, ``trading_state``, ``decode``, ``complete``); nothing raises.
+    checked after each; every ``CapitalTransferred`` moves cash between two pools the
+    same way (each pool's cash after it must be what the node journaled). Inconsistencies
+    go to ``on_anomaly`` with their seq and the name of the check (``coverage``,
+    ``order_state``, ``duplicate_fill``, ``balance``, ``fee``, ``trading_state``,
+    ``decode``, ``complete``); nothing raises.
 
     ``initial_capital`` is the run's total capital (RunCompleted's ``initial_capital``);
     RunStarted records each pool's share of it. Without it the configured cash is used.
@@ -328,6 +335,7 @@ class JournalReplayer:
         self.orders: dict[str, _Order] = {}
         self.decisions: dict[str, bool] = {}
         self.trade_ids: dict[str, int] = {}
+        self.transfer_ids: dict[str, int] = {}
         self.fills = 0
         self.events = 0
         self.last_seq = 0
@@ -646,6 +654,49 @@ class JournalReplayer:
         if total:
             self._anomaly(seq, "balance", f"profit allocation is unbalanced by {total} units")
 
+    def _capital_transferred(self, seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
+        """A transfer between two pools: applied to both, each pool's balance equation
+        checked, and each pool's cash after it compared with what the node journaled."""
+        event = msgspec.convert({**payload, "type": "CapitalTransferred"}, CapitalTransferred)
+        what = f"transfer {event.transfer_id} {event.from_pool} -> {event.to_pool}"
+        source, target = self.pools.get(event.from_pool), self.pools.get(event.to_pool)
+        if source is None or target is None:
+            missing = event.from_pool if source is None else event.to_pool
+            self._anomaly(seq, "balance", f"{what} names unknown pool {missing!r}")
+            return
+        first = self.transfer_ids.get(event.transfer_id)
+        if first is not None:
+            self._anomaly(
+                seq,
+                "duplicate_fill",
+                f"{what}: transfer id applied twice (first at seq {first})",
+            )
+        self.transfer_ids.setdefault(event.transfer_id, seq)
+        try:
+            apply_transfer(event, source.portfolio, target.portfolio)
+        except TransferInvalid as exc:
+            self._anomaly(seq, "balance", f"{exc}; not applied")
+            return
+        for pool, journaled in (
+            (source.portfolio, event.from_cash_after),
+            (target.portfolio, event.to_cash_after),
+        ):
+            try:
+                pool.check_balance_equation()
+            except BalanceEquationViolated as violation:
+                self._anomaly(seq, "balance", f"after {what}, pool {pool.account}: {violation}")
+            if pool.cash != journaled:
+                self._anomaly(
+                    seq,
+                    "balance",
+                    f"after {what}, pool {pool.account} has cash {self._units(pool.cash)}"
+                    f" replayed, the node journaled {self._units(journaled)}",
+                )
+
+    def _units(self, amount: int) -> str:
+        i = self.instrument
+        return str(amount) if i is None else f"{to_decimal(amount, i.money_precision):f}"
+
     def _run_completed(self, seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
         self.completed = (seq, dict(payload))
 
@@ -695,6 +746,7 @@ class JournalReplayer:
                 fees=portfolio.fees,
                 fills=portfolio.fills,
                 trades=len(portfolio.closed_trades),
+                transfers=portfolio.transfers,
                 positions={
                     symbol: PositionState(
                         symbol=symbol, quantity=position.quantity, cost=position.cost
@@ -752,6 +804,7 @@ _HANDLERS: dict[str, _Handler] = {
     "ExecutionHalted": JournalReplayer._halted,
     "ExecutionResumed": JournalReplayer._resumed,
     "ProfitAllocated": JournalReplayer._profit_allocated,
+    "CapitalTransferred": JournalReplayer._capital_transferred,
     "RunCompleted": JournalReplayer._run_completed,
     **{name: JournalReplayer._kill_switch_event for name in sorted(_KILL_SWITCH_EVENTS)},
 }

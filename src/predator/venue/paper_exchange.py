@@ -13,6 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
+import msgspec
+
 from predator.core.clock import Clock
 from predator.core.numbers import parse_fraction, to_decimal
 from predator.market.bar import Bar
@@ -33,7 +35,7 @@ from predator.venue.orders import (
     VenueReport,
 )
 
-__all__ = ["PaperExchange", "VenueAccount"]
+__all__ = ["PaperExchange", "TransferRefused", "VenueAccount", "VenueTransfer"]
 
 ReportSink = Callable[[VenueReport], None]
 
@@ -57,6 +59,31 @@ class VenueAccount:
         self.name = name
         self.cash = cash
         self.positions: dict[str, int] = dict.fromkeys(symbols, 0)
+
+
+class VenueTransfer(msgspec.Struct, frozen=True, kw_only=True):
+    """One transfer of cash between two sub-accounts, as the venue records it.
+
+    ``transfer_id`` is ``X<n>`` for the venue's n-th transfer (the venue's own record,
+    queried by reconciliation and recovery like its trade log).
+    """
+
+    transfer_id: str
+    ts: int
+    from_account: str
+    to_account: str
+    amount: int
+
+
+class TransferRefused(ValueError):
+    """The venue refused a transfer between sub-accounts; ``reason`` says why, in one line."""
+
+    def __init__(self, from_account: str, to_account: str, amount: int, reason: str) -> None:
+        super().__init__(f"transfer of {amount} units {from_account} -> {to_account}: {reason}")
+        self.from_account = from_account
+        self.to_account = to_account
+        self.amount = amount
+        self.reason = reason
 
 
 class PaperExchange:
@@ -109,6 +136,8 @@ class PaperExchange:
         self.trade_log: list[VenueOrderFilled] = []
         """Every fill this venue reported, in trade order (``trade_log[n - 1]`` is ``T<n>``)."""
         self.halted = False
+        self.transfer_log: list[VenueTransfer] = []
+        """Every transfer between sub-accounts, in order (``transfer_log[n - 1]`` is ``X<n>``)."""
 
     # -- accounts -----------------------------------------------------------------------
     def open_account(self, name: str, cash: int) -> VenueAccount:
@@ -118,6 +147,86 @@ class PaperExchange:
         account = VenueAccount(name, cash, self.instruments)
         self.accounts[name] = account
         return account
+
+    def transferable(self, account: str) -> int:
+        """Money units ``account`` may transfer out now: free cash its positions and open
+        orders do not need (0 for an unknown account).
+
+        A position's margin and each resting order that may open exposure (its opening
+        quantity at its limit price, or the mark, plus its fee; an equity-fraction order
+        its fraction of the margin available) are reserved. Closing orders reserve nothing.
+        """
+        book = self.accounts.get(account)
+        if book is None:
+            return 0
+        available = self.margin_available(account)
+        reserved: Fraction | int = 0
+        fraction = Fraction(0)
+        for resting in self._orders:
+            request = resting.request
+            if request.account != account or request.close_position or request.reduce_only:
+                continue
+            if request.equity_fraction is not None:
+                fraction += parse_fraction(request.equity_fraction)
+                continue
+            symbol = request.symbol
+            held = book.positions.get(symbol, 0)
+            closable = abs(held) if held * request.side < 0 else 0
+            opening = max(0, request.quantity - closable)
+            if not opening:
+                continue
+            mark = self._marks.get(symbol)
+            price = request.limit_price or request.stop_price or mark
+            if price is None:
+                return 0  # no price to size the reserve: nothing is free (fail closed)
+            if mark is not None and request.side is Side.BUY:
+                price = max(price, mark)
+            commission = self._commission[symbol]
+            need = opening * commission.unit_cost(price) + commission.fixed
+            reserved += need if self._unit_leverage else need / self.leverage
+        free = available - reserved
+        if fraction:
+            free -= available * min(fraction, Fraction(1))
+        return max(0, min(book.cash, floor(free)))
+
+    def transfer(self, from_account: str, to_account: str, amount: int) -> VenueTransfer:
+        """Move ``amount`` money units of free cash from one sub-account to another.
+
+        Raises :class:`TransferRefused` (nothing moves) for an unknown or identical account,
+        an amount that is not a positive int, a halted venue, or more than
+        :meth:`transferable` allows (cash never goes negative, positions and open orders
+        keep what they need). Returns the venue's record of the transfer.
+        """
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise TransferRefused(from_account, to_account, amount, "amount must be an int > 0")
+        for name in (from_account, to_account):
+            if name not in self.accounts:
+                raise TransferRefused(from_account, to_account, amount, f"no account {name!r}")
+        if from_account == to_account:
+            raise TransferRefused(from_account, to_account, amount, "same account")
+        if self.halted:
+            raise TransferRefused(from_account, to_account, amount, "venue is halted")
+        free = self.transferable(from_account)
+        if amount > free:
+            cash = self.accounts[from_account].cash
+            raise TransferRefused(
+                from_account,
+                to_account,
+                amount,
+                f"{from_account} has {free} units free to transfer (cash {cash}; the rest"
+                " is needed by its positions and open orders)",
+            )
+        self.accounts[from_account].cash -= amount
+        self.accounts[to_account].cash += amount
+        record = VenueTransfer(
+            transfer_id=f"X{len(self.transfer_log) + 1}",
+            ts=self._clock.now_ns(),
+            from_account=from_account,
+            to_account=to_account,
+            amount=amount,
+        )
+        self.transfer_log.append(record)
+        return record
 
     @property
     def cash(self) -> int:
