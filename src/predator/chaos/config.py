@@ -23,10 +23,12 @@ __all__ = [
     "FAULT_CATEGORY",
     "FAULT_KINDS",
     "INTENSITIES",
+    "SCENARIO_FAULT_CATEGORY",
     "SCENARIO_NAMES",
     "ChaosConfig",
     "ConfigError",
     "FaultSpec",
+    "category_of",
     "load_chaos_config",
 ]
 
@@ -54,6 +56,15 @@ FAULT_CATEGORY: dict[str, str] = {
 """Every fault kind (the config keys) and its category; the category sets the priority."""
 
 FAULT_KINDS: tuple[str, ...] = tuple(FAULT_CATEGORY)
+
+SCENARIO_FAULT_CATEGORY: dict[str, str] = {"strategy_silence": "strategy"}
+"""Fault kinds only scenarios plan (not config keys): ``strategy_silence`` (silent death)."""
+
+
+def category_of(kind: str) -> str:
+    """The category of a fault kind (``bus``, ``venue`` ...); unknown kinds are their own."""
+    return FAULT_CATEGORY.get(kind) or SCENARIO_FAULT_CATEGORY.get(kind) or kind
+
 
 SCENARIO_NAMES: tuple[str, ...] = (
     "flash_crash",

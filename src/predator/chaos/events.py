@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from predator.chaos.config import FAULT_CATEGORY
+from predator.chaos.config import category_of
 
 __all__ = [
     "PRIORITY",
@@ -40,7 +40,7 @@ PRIORITY: dict[str, int] = {
 
 def priority_of(kind: str) -> int:
     """The priority of a fault kind (a scenario group's own name works too)."""
-    return PRIORITY.get(FAULT_CATEGORY.get(kind, kind), 0)
+    return PRIORITY.get(category_of(kind), 0)
 
 
 class ChaosEvent(msgspec.Struct, frozen=True, tag=True, kw_only=True):
