@@ -13,6 +13,12 @@ from predator.node.backtest import (
     SafetyStatusReported,
     StrategySpec,
 )
+from predator.node.governance import (
+    Governance,
+    GovernanceConfig,
+    attach_allocator,
+    attach_from_config,
+)
 from predator.node.recovery import (
     DurableJournal,
     OrderAdopted,
@@ -32,6 +38,8 @@ __all__ = [
     "BacktestError",
     "BacktestResult",
     "DurableJournal",
+    "Governance",
+    "GovernanceConfig",
     "OrderAdopted",
     "RecoveryRefused",
     "RecoveryReport",
@@ -39,6 +47,8 @@ __all__ = [
     "RunStarted",
     "SafetyStatusReported",
     "StrategySpec",
+    "attach_allocator",
+    "attach_from_config",
     "load_durable",
     "prepare_resume",
     "rebuild_history",
