@@ -28,6 +28,7 @@ from predator.node.governance import (
     attach_from_config,
 )
 from predator.node.kernel import Kernel
+from predator.node.snapshot import decode_snapshot, restore_snapshot, take_snapshot
 from predator.portfolio.transfers import CapitalTransferred
 from predator.strategy.allocator import DAY_NS, Allocator, AllocatorConfig
 from predator.testkit import shared_data_dir
@@ -333,3 +334,17 @@ def test_a_run_crashed_after_a_transfer_resumes_and_audits_clean(
     ]
     assert sorted(transfer_ids) == sorted(x.transfer_id for x in fresh.exchange.transfer_log)
     assert report.transfers_replayed + report.transfers_recovered >= 2
+
+
+def test_a_snapshot_taken_after_transfers_restores_the_same_books(reference: Run) -> None:
+    kernel = reference.kernel
+    assert any(p.transfers for p in kernel.portfolios.values())
+    snapshot = decode_snapshot(take_snapshot(kernel))
+    assert {name: saved.transfers for name, saved in snapshot.pools.items()} == {
+        name: p.transfers for name, p in kernel.portfolios.items()
+    }
+    fresh = _build_kernel(goog(), CONFIG, Journal(None), snapshot_every=None)
+    restore_snapshot(fresh, snapshot)
+    assert books(fresh) == books(kernel)
+    for portfolio in fresh.portfolios.values():
+        portfolio.check_balance_equation()
