@@ -1,0 +1,112 @@
+"""Venue faults on a real kernel: injected -> detected by what -> handled how.
+
+Ghost fills and unanswered submits must be settled by reconciliation against the venue's
+own records; reject storms and disconnects must open breakers, never crash the node.
+"""
+
+from __future__ import annotations
+
+from conftest import ChaosNode, btc, goog
+
+from predator.chaos import FaultInjected
+from predator.execution.order import OrderStatus
+from predator.node import BacktestConfig
+from predator.risk.circuit_breaker import BreakerState, BreakerStateChanged
+from predator.risk.emergency_stop import KillSwitchTripped
+from predator.validation.reconciliation import FillRecovered, ReconciliationMismatch
+
+GOOG_SMA = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
+BTC_SMA = BacktestConfig(params={"fast": 5, "slow": 15}, cash="1000000", risk={})
+
+
+def _books_match_venue(node: ChaosNode) -> None:
+    kernel = node.kernel
+    for portfolio in kernel.portfolios.values():
+        cash, positions = kernel.exchange.account_snapshot(portfolio.account)
+        assert portfolio.cash == cash
+        symbol = kernel.instrument.symbol
+        assert portfolio.position_quantity(symbol) == positions.get(symbol, 0)
+
+
+def test_ghost_fill_is_caught_by_reconciliation_and_halts_the_node() -> None:
+    node = ChaosNode(goog(), GOOG_SMA)
+    node.play(40)
+    fault = node.fault("ghost_fill", target="venue")
+    node.play_until(lambda: node.injector.counts.get(fault.fault_id), 300)
+    ghost_id = f"G-{fault.fault_id}"
+    # Execution applied it (the report names an order we sent) ...
+    order = next(o for o in node.kernel.execution.orders.values() if ghost_id in o.trade_ids)
+    assert order.strategy == "sma_cross"
+    node.play(1)  # ... and the check at the end of the bar finds the venue never made it
+
+    mismatch = node.of(ReconciliationMismatch)[0]
+    kinds = {(d.kind, d.subject) for d in mismatch.discrepancies}
+    assert ("fill_unknown_at_venue", ghost_id) in kinds
+    trips = node.of(KillSwitchTripped)
+    assert trips and trips[0].scope == "global" and trips[0].trigger == "reconciliation_mismatch"
+    assert node.injector.findings == []  # rejected by the system, nothing crashed
+
+
+def test_api_timeout_order_stays_unanswered_until_reconciliation_recovers_its_fill() -> None:
+    node = ChaosNode(btc(), BTC_SMA)
+    node.play(30)
+    node.fault("api_timeout", target="venue", duration_s=600)
+    node.play_until(lambda: node.injector.venue.timed_out, 200)
+    client_order_id = next(iter(node.injector.venue.timed_out))
+    order = node.kernel.execution.orders[client_order_id]
+    # No answer: the order is neither accepted nor assumed canceled.
+    assert order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN)
+    node.play(20)
+
+    assert order.status is OrderStatus.FILLED
+    recovered = {r.client_order_id for r in node.of(FillRecovered)}
+    assert client_order_id in recovered
+    assert node.of(ReconciliationMismatch) == []
+    _books_match_venue(node)
+
+
+def test_reject_storm_opens_the_breaker_and_never_crashes() -> None:
+    node = ChaosNode(btc(), BTC_SMA)
+    node.play(30)
+    fault = node.fault("reject_storm", target="venue", duration_s=3 * 3600)
+    node.play(240)
+    assert node.injector.counts[fault.fault_id]["rejected"] >= 3
+    assert node.kernel.rejections["rate_limit_exceeded"] >= 3
+    opened = [e for e in node.of(BreakerStateChanged) if e.state is BreakerState.OPEN]
+    assert any(e.scope == "strategy:sma_cross" for e in opened)
+    assert node.of(ReconciliationMismatch) == []
+    _books_match_venue(node)
+
+
+def test_venue_disconnect_refuses_orders_and_loses_nothing() -> None:
+    node = ChaosNode(btc(), BTC_SMA)
+    node.play(30)
+    fault = node.fault("venue_disconnect", target="venue", duration_s=3 * 3600)
+    node.play(240)
+    assert node.injector.counts[fault.fault_id]["rejected"] >= 1
+    assert node.kernel.rejections["venue_halted"] >= 1
+    assert any(e.state is BreakerState.OPEN for e in node.of(BreakerStateChanged))
+    node.play(30)  # reconnected: the next check finds the books in line with the venue
+    assert node.of(ReconciliationMismatch) == []
+    _books_match_venue(node)
+
+
+def test_partial_fill_storm_keeps_books_equal_to_the_venue() -> None:
+    node = ChaosNode(goog(), GOOG_SMA)
+    node.play(30)
+    fault = node.fault("partial_fill_storm", target="venue", duration_s=400 * 86_400)
+    node.play(400)
+    assert node.injector.counts[fault.fault_id]["resized"] >= 2
+    assert node.of(ReconciliationMismatch) == []
+    _books_match_venue(node)
+
+
+def test_every_fault_is_reported_on_the_chaos_bus_not_the_journal() -> None:
+    node = ChaosNode(goog(), GOOG_SMA)
+    node.play(5)
+    node.fault("reject_storm", target="venue", duration_s=86_400)
+    node.play(3)
+    injected = node.chaos.of_type(FaultInjected)
+    assert [e.kind for e in injected] == ["reject_storm"]
+    journaled = [type(e).__name__ for e in node.events]
+    assert "FaultInjected" not in journaled and "FaultCleared" not in journaled
