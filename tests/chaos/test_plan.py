@@ -126,3 +126,13 @@ def test_config_errors_are_one_line_naming_file_and_key(tmp_path, text: str, mes
     assert message in str(error.value)
     assert str(error.value).startswith(str(path))
     assert "\n" not in str(error.value)
+
+
+def test_the_documented_example_is_the_medium_preset_and_names_every_kind() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "chaos.example.toml"
+    assert load_chaos_config(example) == ChaosConfig.preset("medium")
+    text = example.read_text()
+    for kind in FAULT_KINDS:
+        assert f"[faults.{kind}]" in text
