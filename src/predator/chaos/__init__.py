@@ -17,8 +17,8 @@ from predator.chaos.events import (
     ScenarioEnded,
     ScenarioStarted,
 )
-from predator.chaos.injector import FaultInjector
-from predator.chaos.scenarios import Scenario, ScenarioLibrary
+from predator.chaos.injector import FaultInjector, Finding
+from predator.chaos.scenarios import Scenario, ScenarioLibrary, UnknownScenario
 
 __all__ = [
     "FAULT_KINDS",
@@ -32,10 +32,12 @@ __all__ = [
     "FaultInjected",
     "FaultInjector",
     "FaultSpec",
+    "Finding",
     "PlannedFault",
     "Scenario",
     "ScenarioEnded",
     "ScenarioLibrary",
     "ScenarioStarted",
+    "UnknownScenario",
     "load_chaos_config",
 ]
