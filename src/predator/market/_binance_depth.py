@@ -332,8 +332,10 @@ def _open_capture(path: str) -> BinaryIO:
         raise DataFormatError(path, None, None, "a readable file", exc.strerror) from None
 
 
-def _inflated(handle: BinaryIO) -> Iterator[bytes]:
+def _inflated(handle: BinaryIO, block: int = _BLOCK) -> Iterator[bytes]:
     """Whole lines from ``handle`` in large blocks (gzip or plain), each ending with a newline.
+
+    ``block``: compressed bytes read per step.
 
     Raises :class:`_Broken` for corrupt or truncated gzip data.
     """
@@ -343,7 +345,7 @@ def _inflated(handle: BinaryIO) -> Iterator[bytes]:
         inflate = zlib.decompressobj(wbits=31) if head == _GZIP_MAGIC else None
         rest = b""
         while True:
-            raw = handle.read(_BLOCK)
+            raw = handle.read(block)
             if not raw:
                 break
             try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -27,7 +28,8 @@ from typing import Any, Final
 import msgspec
 
 from predator.core.events import Event
-from predator.market._binance_depth import CaptureChunk, iter_capture, raw_text, units_reader
+from predator.market._binance_depth import raw_text, units_reader
+from predator.market._check_blocks import CheckBlock, iter_check_blocks
 from predator.market.errors import DataFormatError
 from predator.market.l2 import BookDelta, BookSnapshot
 from predator.market.order_book import OrderBook
@@ -316,51 +318,41 @@ class _BookChecker:
         )
         self.read_price: Callable[[str], int] = int
         self.read_size: Callable[[str], int] = int
-        self.history: list[Any] = []  # tickers from the one of record for the last diff on
+        # Tickers from the one of record for the last diff on, and their (non-decreasing) ids.
+        self.history: list[Any] = []
+        self.history_ids: list[int] = []
         self.pending: list[_Pending] = []
 
     def run(self) -> None:
         report = self.report
-        history = self.history
         reached = self.reached
+        add_tickers = self.add_tickers
         sync = self.sync
         messages = trades = diffs = out_of_order = 0
-        last_ticker_u = -1
-        for chunk in iter_capture(self.names, read_ahead=self.read_ahead, lean=True):
-            sides = chunk.sides
-            side = 0
-            path = chunk.path
-            first_line = chunk.first_line
-            messages += len(chunk.items)
-            for index, (ts, envelope) in enumerate(chunk.items):
-                data: Any = envelope.data
-                if data is None:
-                    if sync is None:
-                        sync = self.start(chunk, None)
-                    if sync.snapshot_levels(
-                        ts, envelope.lastUpdateId, sides[side], sides[side + 1]
-                    ):
+        for block in iter_check_blocks(self.names, read_ahead=self.read_ahead):
+            path = block.path
+            first_line = block.first_line
+            messages += block.lines
+            trades += block.trades
+            out_of_order += block.out_of_order
+            tickers = block.tickers
+            ticker_ids = block.ticker_ids
+            kept = 0  # tickers of the block already added to the history
+            for kind, index, ts, first_id, u, prev_id, bids, asks, before in block.records:
+                if before > kept:
+                    add_tickers(tickers, ticker_ids, kept, before)
+                    kept = before
+                if sync is None:
+                    sync = self.start(block)
+                if kind == 0:
+                    if sync.snapshot_levels(ts, u, bids, asks):
                         reached(sync.book.last_update_id, path, first_line + index)
-                    side += 2
-                elif data.U != -1:
-                    diffs += 1
-                    if sync is None:
-                        sync = self.start(chunk, data)
-                    u = data.u
-                    if sync.diff_levels(ts, data.U, u, data.pu, sides[side], sides[side + 1]):
-                        reached(u, path, first_line + index)
-                    side += 2
-                elif data.t != -1:
-                    trades += 1
                 else:
-                    u = data.u
-                    if u < last_ticker_u:
-                        out_of_order += 1
-                        continue
-                    last_ticker_u = u
-                    if self.pending:
-                        self.resolve(u, data)
-                    history.append(data)
+                    diffs += 1
+                    if sync.diff_levels(ts, first_id, u, prev_id, bids, asks):
+                        reached(u, path, first_line + index)
+            if kept < len(ticker_ids):
+                add_tickers(tickers, ticker_ids, kept, len(ticker_ids))
         for entry in self.pending:  # the input ended: the last ticker is the venue's last word
             self.compare(*entry)
         report.messages = messages
@@ -376,32 +368,40 @@ class _BookChecker:
             report.gaps = sync.gaps
             report.valid_at_end = sync.book.valid
 
-    def start(self, chunk: CaptureChunk, first_diff: Any) -> BookSync:
-        """Pick the rules (USD-M diffs carry ``pu``), the symbol and the decimals."""
-        if first_diff is None:  # a snapshot first: look for the first diff of the block
-            first_diff = next(
-                (e.data for _ts, e in chunk.items if e.data is not None and e.data.U != -1), None
-            )
-        market = USDM if first_diff is not None and first_diff.pu != -1 else SPOT
-        symbol = first_diff.s if first_diff is not None and first_diff.s else "UNKNOWN"
+    def start(self, block: CheckBlock) -> BookSync:
+        """Pick the rules (USD-M diffs carry ``pu``), the symbol and the decimals from the
+        first diff of the block where the feed starts."""
+        has_diff = block.first_diff_symbol is not None
+        market = USDM if has_diff and block.first_diff_pu != -1 else SPOT
+        symbol = block.first_diff_symbol or "UNKNOWN"
         report = self.report
         report.market = market
         report.symbol = symbol
-        report.price_decimals = chunk.price_decimals
-        report.size_decimals = chunk.size_decimals
-        self.read_price = units_reader(chunk.price_decimals, chunk.written_price)
-        self.read_size = units_reader(chunk.size_decimals, chunk.written_size)
+        report.price_decimals = block.price_decimals
+        report.size_decimals = block.size_decimals
+        self.read_price = units_reader(block.price_decimals, block.written_price)
+        self.read_size = units_reader(block.size_decimals, block.written_size)
         book = self.book if self.book is not None else OrderBook(symbol)
         self.book = book
         self.sync = BookSync(book, market, self.publish)
         return self.sync
 
+    def add_tickers(self, tickers: list[Any], ids: list[int], lo: int, hi: int) -> None:
+        """Tickers ``lo:hi`` of a block arrived (ids never go back: see iter_check_blocks)."""
+        history = self.history
+        history_ids = self.history_ids
+        while self.pending and lo < hi:  # each may settle diffs waiting for a later ticker
+            self.resolve(ids[lo], tickers[lo])
+            history.append(tickers[lo])
+            history_ids.append(ids[lo])
+            lo += 1
+        history += tickers[lo:hi]
+        history_ids += ids[lo:hi]
+
     def reached(self, u: int, path: str, line: int) -> None:
         """The book reached update ``u``: compare it now, or once the next ticker comes."""
-        history = self.history
-        i = len(history) - 1
-        while i >= 0 and history[i].u > u:
-            i -= 1
+        history_ids = self.history_ids
+        i = bisect_right(history_ids, u) - 1  # the latest ticker at or before u
         if i < 0:
             self.report.unchecked_diffs += 1  # no bookTicker at or before u yet
             return
@@ -415,12 +415,14 @@ class _BookChecker:
             ask[0] if ask else 0,
             ask[1] if ask else 0,
         )
+        history = self.history
         if i < len(history) - 1:
             self.compare(u, top, history[i], path, line)
         else:
             self.pending.append((u, top, history[i], path, line))
         if i > 256:
             del history[:i]
+            del history_ids[:i]
 
     def resolve(self, u: int, ticker: Any) -> None:
         """A ticker with id ``u`` arrived: pending diffs below it are compared."""
@@ -437,20 +439,12 @@ class _BookChecker:
     ) -> None:
         report = self.report
         report.checks += 1
-        read_price = self.read_price
-        read_size = self.read_size
-        try:
-            quoted = (
-                read_price(raw_text(ticker.b)),
-                read_size(ticker.B),
-                read_price(raw_text(ticker.a)),
-                read_size(ticker.A),
-            )
-        except (ValueError, UnicodeDecodeError) as exc:
-            price = report.price_decimals
-            size = report.size_decimals
-            expected = f"bookTicker {ticker.u} prices/sizes with {price}/{size} decimals"
-            raise DataFormatError(path, None, "b/B/a/A", expected, str(exc)) from None
+        if type(ticker) is tuple:  # read by the compiled scanner: (u, b, B, a, A) ints
+            ticker_id: int = ticker[0]
+            quoted: tuple[int, ...] = ticker[1:]
+        else:
+            ticker_id = ticker.u
+            quoted = self.quoted(ticker, path)
         if quoted == top:
             return
         report.mismatches += 1
@@ -460,8 +454,25 @@ class _BookChecker:
                     "file": path,
                     "line": line,
                     "update_id": u,
-                    "ticker_update_id": ticker.u,
+                    "ticker_update_id": ticker_id,
                     "book": list(top),
                     "ticker": list(quoted),
                 }
             )
+
+    def quoted(self, ticker: Any, path: str) -> tuple[int, ...]:
+        """A decoded bookTicker's ``(bid, bid size, ask, ask size)`` as ints."""
+        read_price = self.read_price
+        read_size = self.read_size
+        try:
+            return (
+                read_price(raw_text(ticker.b)),
+                read_size(ticker.B),
+                read_price(raw_text(ticker.a)),
+                read_size(ticker.A),
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            price = self.report.price_decimals
+            size = self.report.size_decimals
+            expected = f"bookTicker {ticker.u} prices/sizes with {price}/{size} decimals"
+            raise DataFormatError(path, None, "b/B/a/A", expected, str(exc)) from None

@@ -17,6 +17,11 @@ from predator.market.l2 import BUY, SELL, BookDelta, BookSnapshot, Level, OrderB
 
 __all__ = ["BookError", "OrderBook", "OrderLevelBook"]
 
+try:  # the compiled twin of update_flat's per-side work (optional: see setup.py)
+    from predator.market._fastbook import update_side as _update_side
+except ImportError:
+    _update_side = None  # type: ignore[assignment]
+
 _PROBES = 128  # price units searched next to a deleted best before a full scan
 
 
@@ -126,6 +131,16 @@ class OrderBook:
         The bulk path of replays: levels are written by C-level dict updates, and the
         cached best moves only when the update sets a better price or deletes the best.
         """
+        if _update_side is not None:  # the same, compiled
+            if bids:
+                self._best_bid, self._bid_dirty = _update_side(
+                    self._bids, bids, self._best_bid, self._bid_dirty, True
+                )
+            if asks:
+                self._best_ask, self._ask_dirty = _update_side(
+                    self._asks, asks, self._best_ask, self._ask_dirty, False
+                )
+            return
         if bids:
             prices = bids[0::2]
             sizes = bids[1::2]
