@@ -316,7 +316,8 @@ class Kernel:
                 exposed = True
             equity += pool
             if protections:
-                protections[name].on_equity(bar.ts, pool)
+                # Capital moved in or out by the allocator is neither a gain nor a loss.
+                protections[name].on_equity(bar.ts, pool - portfolio.transfers)
         self.curve.record(equity, exposed)
         if self._loss_checks:
             self.kill_switch.check_loss(equity, bar.ts)
