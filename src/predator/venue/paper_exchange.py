@@ -428,6 +428,8 @@ class PaperExchange:
     ) -> None:
         symbol = bar.symbol
         for resting in list(self._orders):
+            if resting not in self._orders:
+                continue  # canceled meanwhile (a fill's consequences can cancel others)
             if resting.request.symbol != symbol:
                 continue
             if only is not None and resting.request.client_order_id not in only:
