@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from predator.core.bus import MessageBus
 from predator.core.clock import Clock
-from predator.core.events import Command
+from predator.core.events import Command, Event
 from predator.execution.heartbeat import (
     CroHeartbeat,
     ExecutionHalted,
@@ -34,7 +34,7 @@ from predator.venue.orders import (
     VenueReport,
 )
 
-__all__ = ["ExecuteOrder", "ExecutionEngine"]
+__all__ = ["ExecuteOrder", "ExecutionEngine", "VenueReportRefused"]
 
 
 class ExecuteOrder(Command, frozen=True, kw_only=True):
@@ -42,6 +42,38 @@ class ExecuteOrder(Command, frozen=True, kw_only=True):
 
     strategy: str
     request: OrderRequest
+
+
+class VenueReportRefused(Event, frozen=True, kw_only=True):
+    """A venue report execution refused to apply because it cannot be true (a corrupt
+    fill: no quantity, no price, another side or symbol than the order's)."""
+
+    client_order_id: str
+    strategy: str
+    trade_id: str
+    problem: str
+
+
+def _fill_problem(order: Order, fill: VenueOrderFilled) -> str | None:
+    """Why ``fill`` cannot be a fill of ``order``, or ``None`` when it can."""
+    request = order.request
+    if fill.quantity <= 0:
+        return f"fill quantity {fill.quantity} is not positive"
+    if fill.price <= 0:
+        return f"fill price {fill.price} is not positive"
+    if fill.leaves_quantity < 0:
+        return f"leaves quantity {fill.leaves_quantity} is negative"
+    if fill.side != request.side:
+        return f"fill side {fill.side.name} is not the order's {request.side.name}"
+    if fill.symbol != request.symbol or fill.account != request.account:
+        ours = f"{request.account}/{request.symbol}"
+        return f"fill of {fill.account}/{fill.symbol} for an order of {ours}"
+    if request.quantity and order.filled_quantity + fill.quantity > request.quantity:
+        return (
+            f"fills would reach {order.filled_quantity + fill.quantity}, "
+            f"more than the ordered {request.quantity}"
+        )
+    return None
 
 
 class ExecutionEngine:
@@ -62,6 +94,7 @@ class ExecutionEngine:
         self._open: dict[str, Order] = {}  # a superset of the open orders (pruned lazily)
         self.duplicate_fills = 0
         self.unmatched_reports = 0
+        self.invalid_reports = 0
         self.heartbeat_timeout_ns = heartbeat_timeout_ns
         self.last_heartbeat_ts: int | None = None
         self.halted: str | None = None
@@ -159,6 +192,21 @@ class ExecutionEngine:
         if isinstance(report, VenueOrderFilled):
             if report.trade_id in order.trade_ids:
                 self.duplicate_fills += 1
+                return
+            problem = _fill_problem(order, report)
+            if problem is not None:
+                # Never apply a report that cannot be true: the venue's real fill, if
+                # there is one, comes back through reconciliation.
+                self.invalid_reports += 1
+                self._bus.publish(
+                    VenueReportRefused(
+                        ts=ts,
+                        client_order_id=order.client_order_id,
+                        strategy=order.strategy,
+                        trade_id=report.trade_id,
+                        problem=problem,
+                    )
+                )
                 return
             order.trade_ids.add(report.trade_id)
             order.filled_quantity += report.quantity

@@ -164,6 +164,8 @@ class Reconciliation:
         self.interval_ns = interval_ns
         self.actor = actor
         self.venue_trade_seq = 0
+        self._unapplied: list[tuple[FillRecovered, VenueOrderFilled]] = []
+        """Recoveries whose re-delivered fill did not reach execution: retried each check."""
         """Venue trades checked so far (the next check asks for fills since it)."""
         self.next_check_ts: int | None = None
         self.checks = 0
@@ -258,6 +260,25 @@ class Reconciliation:
         """Venue fills vs fills execution applied; recover the provably lost ones."""
         orders = self._execution.orders
         corrections: list[FillRecovered] = []
+        retry, self._unapplied = self._unapplied, []
+        for correction, fill in retry:
+            order = orders.get(fill.client_order_id)
+            if order is not None and order.is_open and fill.trade_id not in order.trade_ids:
+                self._bus.publish(fill)  # the correction is journaled already
+            if order is not None and fill.trade_id in order.trade_ids:
+                corrections.append(correction)
+                self.corrections.append(correction)
+            else:
+                self._unapplied.append((correction, fill))
+                mismatches.append(
+                    Discrepancy(
+                        kind="recovery_not_applied",
+                        subject=fill.trade_id,
+                        ours="not applied",
+                        venue="filled",
+                        detail="the re-delivered fill still did not reach execution",
+                    )
+                )
         for fill in fills:
             self.venue_trade_seq += 1
             self._venue_trade_ids.add(fill.trade_id)
@@ -312,6 +333,7 @@ class Reconciliation:
             self._bus.publish(correction)
             self._bus.publish(fill)
             if fill.trade_id not in order.trade_ids:
+                self._unapplied.append((correction, fill))
                 mismatches.append(
                     Discrepancy(
                         kind="recovery_not_applied",
