@@ -144,6 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print one JSON object")
     _add_journal_commands(commands)
     _add_book_commands(commands)
+    _add_campaign_command(commands)
     pm = commands.add_parser(
         "postmortem",
         help="write a post-mortem (markdown + JSON) for every halt in a journal",
@@ -402,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_postmortem(args)
         if args.command == "book":
             return _run_book_check(args)
+        if args.command == "campaign":
+            return _run_campaign(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -549,3 +552,207 @@ def _run_book_check(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- campaigns (predator.campaign) ----------------------------------------------------------
+def _add_campaign_command(commands: Any) -> None:
+    cp = commands.add_parser(
+        "campaign",
+        help="run the whole system under chaos for simulated days; pass/fail gates",
+        description="Two engines of strategies on real BTCUSDT 1-minute bars "
+        "(block-bootstrapped to the campaign's length), the campaign risk profile, the "
+        "chaos engine and an automated operator; prints the gate scorecard. Exit 0 pass, "
+        "1 fail, 2 user error. Every failure prints the command that reproduces it.",
+    )
+    cp.add_argument("--days", type=int, default=30, metavar="N", help="simulated days (30)")
+    cp.add_argument(
+        "--chaos",
+        default="medium",
+        metavar="LEVEL|FILE",
+        help="none, light, medium (default), heavy, extreme, or a chaos TOML file",
+    )
+    cp.add_argument("--seed", type=int, default=1, metavar="N", help="campaign seed (1)")
+    cp.add_argument(
+        "--data", metavar="FILE", help="OHLCV 1-minute bars (default: the bundled BTCUSDT file)"
+    )
+    cp.add_argument("--out", metavar="DIR", help="journal, post-mortems, JSON and HTML reports")
+    cp.add_argument("--json", action="store_true", help="print one JSON object")
+    cp.add_argument(
+        "--replay",
+        action="store_true",
+        help="re-run the campaign recorded in --out DIR and check the same journal digest",
+    )
+    cp.add_argument("--seeds", metavar="A..B", help="a sweep: one campaign per seed (A..B or A,B)")
+    cp.add_argument("--workers", type=int, default=1, metavar="N", help="sweep processes (1)")
+
+
+def _run_campaign(args: argparse.Namespace) -> int:
+    import os
+
+    from predator.campaign import CampaignConfig, CampaignError
+
+    if args.replay and args.seeds:
+        raise UserError("--replay re-runs one seed; give --seed, not --seeds")
+    config = CampaignConfig(
+        days=args.days, chaos=args.chaos, seed=args.seed, data=args.data, out_dir=args.out
+    )
+    expected = None
+    try:
+        if args.replay and args.out is not None:
+            recorded = os.path.join(args.out, "campaign.json")
+            if os.path.isfile(recorded):
+                config, expected = _recorded_campaign(recorded, args.out)
+        config.validated()
+        if args.seeds:
+            return _run_campaign_sweep(config, args)
+        result = _campaign_with_progress(config, interactive=sys.stdout.isatty() and not args.json)
+    except CampaignError as exc:
+        raise UserError(str(exc)) from None
+    summary = result.summary()
+    if expected is not None:
+        summary["replay"] = {"expected_digest": expected, "same": expected == result.journal_digest}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_scorecard(result, expected)
+    if expected is not None and expected != result.journal_digest:
+        return 1
+    return 0 if result.passed else 1
+
+
+def _recorded_campaign(path: str, out: str) -> tuple[Any, str]:
+    import msgspec
+
+    from predator.campaign import CampaignConfig, CampaignError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+        config = msgspec.convert(document["config"], CampaignConfig)
+        digest = str(document["journal_digest"])
+    except (OSError, ValueError, KeyError, msgspec.ValidationError) as exc:
+        raise CampaignError(f"{path}: not a campaign report ({exc})") from None
+    return msgspec.structs.replace(config, out_dir=out), digest
+
+
+def _campaign_with_progress(config: Any, *, interactive: bool) -> Any:
+    import time
+
+    from predator.campaign import Campaign
+
+    if not interactive:
+        return Campaign(config).run()
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]campaign[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars {task.fields[status]}"),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"seed {config.seed}", total=config.bars, status="")
+
+        def advance(done: int, total: int, stats: dict[str, Any]) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            day = datetime.fromtimestamp(stats["ts"] / 1e9, tz=UTC).strftime("%Y-%m-%d")
+            status = (
+                f"| {day} | {stats['events'] / elapsed:,.0f} events/s | "
+                f"{stats['incidents']} incidents | {stats['crashes']} crashes"
+            )
+            bar.update(task, completed=done, total=total, status=status)
+
+        return Campaign(config, progress=advance).run()
+
+
+def _print_scorecard(result: Any, expected: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    config = result.config
+    console = Console()
+    table = Table(
+        title=f"campaign: {config.days} days, chaos {config.chaos}, seed {config.seed} "
+        f"-> {result.verdict}"
+    )
+    table.add_column("gate")
+    table.add_column("status")
+    table.add_column("detail")
+    colours = {"PASS": "green", "FAIL": "bold red", "SKIP": "dim"}
+    for gate in result.gates:
+        status = f"[{colours[gate.status]}]{gate.status}[/]"
+        table.add_row(gate.name, status, gate.detail)
+    console.print(table)
+    metrics = result.metrics
+    drawdown = metrics["max_drawdown_pct"].get("total")
+    console.print(
+        f"uptime {metrics['uptime_pct']} %, kill switches {metrics['kill_switch_trips']}, "
+        f"crashes {metrics['crashes']}, faults {metrics['faults_injected']}, "
+        f"MTTR {metrics['mttr_s']} s, max drawdown {drawdown} %, "
+        f"journal {result.journal_events} events, digest {result.journal_digest}"
+    )
+    if expected is not None:
+        same = "same" if expected == result.journal_digest else f"DIFFERENT (recorded {expected})"
+        console.print(f"replay: {same} journal digest")
+    for gate in result.failures():
+        where = f" (journal seq {gate.first_seq})" if gate.first_seq is not None else ""
+        console.print(f"[bold red]FAIL[/] {gate.name}{where}: {gate.detail}", markup=True)
+        for line in gate.evidence:
+            console.print(f"    {line}", markup=False, highlight=False)
+    if result.fatal:
+        console.print(f"fatal: {result.fatal}", markup=False)
+    if not result.passed:
+        console.print(f"seed {config.seed}; reproduce: {config.command()}", markup=False)
+    if result.files.get("html"):
+        console.print(f"report: {result.files['html']}", markup=False)
+
+
+def _run_campaign_sweep(config: Any, args: argparse.Namespace) -> int:
+    import time
+
+    from predator.campaign.sweep import (
+        InlineSweepExecutor,
+        ProcessPoolSweepExecutor,
+        parse_seeds,
+        run_sweep,
+    )
+
+    seeds = parse_seeds(args.seeds)
+    executor: Any = (
+        InlineSweepExecutor() if args.workers == 1 else ProcessPoolSweepExecutor(args.workers)
+    )
+    started = time.perf_counter()
+    try:
+        sweep = run_sweep(config, seeds, executor)
+    finally:
+        executor.close()
+    wall = time.perf_counter() - started
+    summary = sweep.summary()
+    summary.update(wall_s=round(wall, 3), seeds_per_s=round(len(seeds) / wall, 3))
+    summary.update(days=config.days, chaos=config.chaos, workers=args.workers)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"sweep: {len(seeds)} seeds, {config.days} days, chaos {config.chaos}")
+        for column in ("seed", "verdict", "failed gates", "uptime %", "kills", "crashes"):
+            table.add_column(column)
+        for o in sweep.outcomes:
+            table.add_row(
+                str(o.seed), o.verdict, ", ".join(o.failed_gates) or "-", o.uptime_pct,
+                str(o.kill_switch_trips), str(o.crashes),
+            )  # fmt: skip
+        console = Console()
+        console.print(table)
+        console.print(
+            f"{summary['passed']}/{len(seeds)} passed in {wall:.1f} s wall "
+            f"({len(seeds) / wall:.2f} seeds/s, {args.workers} workers)"
+        )
+        for o in sweep.failing:
+            console.print(f"seed {o.seed} FAILED: {o.reproduce}", markup=False)
+    return 0 if sweep.verdict == "PASS" else 1
