@@ -145,6 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_journal_commands(commands)
     _add_book_commands(commands)
     _add_campaign_command(commands)
+    _add_replay_command(commands)
     pm = commands.add_parser(
         "postmortem",
         help="write a post-mortem (markdown + JSON) for every halt in a journal",
@@ -405,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_book_check(args)
         if args.command == "campaign":
             return _run_campaign(args)
+        if args.command == "replay":
+            return _run_replay(args)
     except UserError as exc:
         print(f"predator: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -548,6 +551,206 @@ def _run_book_check(args: argparse.Namespace) -> int:
                 f"{detail['ticker']}"
             )
     return 1 if report.mismatches else 0
+
+
+# -- L2 replay (predator.node.l2_run) -------------------------------------------------------
+def _add_replay_command(commands: Any) -> None:
+    rp = commands.add_parser(
+        "replay",
+        help="run a strategy on level-2 captures through the L2 paper exchange",
+        description="Replay Binance websocket captures (snapshot + depth diffs, bookTicker, "
+        "trades; later files continue earlier ones) through the whole order path: "
+        "strategy, risk, execution, the L2 paper exchange (queue positions, latency), "
+        "portfolio, double-entry ledger and journal, exactly.",
+    )
+    rp.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="hftbacktest *.jsonl.gz capture; repeat for continuation files, in order",
+    )
+    rp.add_argument(
+        "--strategy",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="built-in (market_maker, ...) or path/to/file.py[:Class]; repeat to run "
+        "several side by side, each with its own capital pool",
+    )
+    rp.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy parameter; with several strategies, NAME.K=V targets one",
+    )
+    rp.add_argument(
+        "--allocation",
+        action="append",
+        default=[],
+        metavar="NAME=F",
+        help="share of the cash for a strategy (default: an equal split)",
+    )
+    rp.add_argument("--risk-config", default=None, metavar="FILE", help="risk configuration (TOML)")
+    rp.add_argument("--cash", default="10000", help="starting cash in the quote currency")
+    rp.add_argument(
+        "--commission", default="0", metavar="F", help="taker fee, fraction of notional"
+    )
+    rp.add_argument(
+        "--maker-fee",
+        default=None,
+        metavar="F",
+        help="fee of fills that rested, fraction of notional (negative: rebate; "
+        "default: --commission)",
+    )
+    rp.add_argument("--commission-fixed", default="0", metavar="X", help="cash per order")
+    rp.add_argument("--commission-per-unit", default="0", metavar="X", help="cash per unit")
+    rp.add_argument(
+        "--latency",
+        default="none",
+        metavar="SPEC",
+        help="none (default), MS, constant:ENTRY_MS[,RESPONSE_MS[,MARKET_DATA_MS]] or "
+        "lognormal:MEDIAN_MS[,SIGMA[,MARKET_DATA_MEDIAN_MS]] (seeded by --seed)",
+    )
+    rp.add_argument("--seed", type=int, default=0, metavar="N", help="seed of random latency")
+    rp.add_argument(
+        "--queue-model",
+        default="risk_averse",
+        metavar="MODEL",
+        help="queue position of resting orders: risk_averse (default), prob_power[:N], prob_log",
+    )
+    rp.add_argument("--symbol", default=None, help="instrument symbol (default: the stream's)")
+    rp.add_argument("--tick-size", default=None, metavar="P", help="price step (default: the data)")
+    rp.add_argument("--lot-size", default=None, metavar="Q", help="size step (default: the data)")
+    rp.add_argument(
+        "--sizing",
+        default="all-in",
+        metavar="SPEC",
+        help="default order size: all-in, units:N or fraction:F (default all-in)",
+    )
+    rp.add_argument(
+        "--equity-interval-ms",
+        type=int,
+        default=1000,
+        metavar="MS",
+        help="equity curve sampling interval, in milliseconds of data time (default 1000)",
+    )
+    rp.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="leave orders working and positions open at the end instead of closing them",
+    )
+    rp.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
+    rp.add_argument(
+        "--postmortems",
+        default=None,
+        metavar="DIR",
+        help="write a post-mortem per incident here (default with --journal: "
+        "JOURNAL.postmortems/, only when something halted)",
+    )
+    rp.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from predator.market import DataFormatError
+    from predator.node.l2_run import L2Replay, ReplayConfig, ReplayError
+    from predator.strategy import StrategyError, build_strategy
+
+    specs = _strategy_specs(args.strategy, _parse_params(args.param), args.allocation)
+    config = ReplayConfig(
+        strategy=specs[0].strategy,
+        params=dict(specs[0].params),
+        strategies=specs if len(specs) > 1 else (),
+        risk=_load_risk(args.risk_config),
+        cash=args.cash,
+        commission=args.commission,
+        maker_fee=args.maker_fee,
+        commission_fixed=args.commission_fixed,
+        commission_per_unit=args.commission_per_unit,
+        latency=args.latency,
+        seed=args.seed,
+        queue_model=args.queue_model,
+        symbol=args.symbol,
+        tick_size=args.tick_size,
+        lot_size=args.lot_size,
+        sizing=args.sizing,
+        equity_interval_ms=args.equity_interval_ms,
+        journal=args.journal,
+        finalize=not args.keep_open,
+    )
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    postmortems = args.postmortems
+    if postmortems is None and args.journal is not None:
+        postmortems = args.journal + ".postmortems"
+    interactive = sys.stdout.isatty() and not args.json
+    try:
+        for spec in specs:  # a typo fails before any data is read
+            build_strategy(spec.strategy, spec.params)
+        if interactive:
+            result = _replay_with_progress(args.data, config, postmortems)
+        else:
+            result = L2Replay(args.data, config, postmortem_dir=postmortems).run()
+    except (DataFormatError, ReplayError, StrategyError) as exc:
+        raise UserError(str(exc)) from None
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f} %"
+
+    strategy = " + ".join(spec.strategy for spec in specs)
+    table = Table(
+        title=f"{strategy} on {summary['symbol']} ({summary['events']:,} L2 events, "
+        f"{summary['data_seconds']:,.0f} s)"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("Final equity", f"{summary['final_equity']:,.2f}"),
+        ("Return", pct(summary["return_pct"])),
+        ("Buy & hold", pct(summary["buy_hold_pct"])),
+        ("Trades", str(summary["trades"])),
+        ("Max drawdown", pct(summary["max_drawdown_pct"])),
+        ("Fees", f"{summary['fees']:,.2f}"),
+        ("Orders / fills", f"{summary['orders']} / {summary['fills']}"),
+        ("Maker / taker fills", f"{summary['maker_fills']} / {summary['taker_fills']}"),
+        ("Rejections", ", ".join(f"{k}: {v}" for k, v in summary["rejections"].items()) or "none"),
+        ("Depth gaps", str(summary["data_gaps"])),
+        ("Journal", summary["journal"] or "(in memory)"),
+        ("Journal digest", summary["journal_digest"]),
+    ]
+    if summary.get("postmortems"):
+        rows.append(("Post-mortems", summary["postmortems"][-1]))
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+    return 0
+
+
+def _replay_with_progress(paths: list[str], config: Any, postmortems: Any) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from predator.node.l2_run import L2Replay
+
+    with Progress(
+        TextColumn("[bold]replay[/bold]"),
+        BarColumn(),
+        TextColumn("{task.completed:,} events"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def advance(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return L2Replay(paths, config, progress=advance, postmortem_dir=postmortems).run()
 
 
 if __name__ == "__main__":

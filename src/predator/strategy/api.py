@@ -1,9 +1,11 @@
 """The strategy API: what user code implements and what it may call.
 
-A strategy reacts to ``on_start``, ``on_bar``, ``on_fill`` and ``on_stop`` and expresses
-order *intents* with ``buy``, ``sell``, ``close`` and ``target``; every intent goes to
-the risk engine. Sizes are whole units (``Decimal``-friendly), a fraction of equity,
-or a target position; without a size the run's default sizing applies.
+A strategy reacts to ``on_start``, ``on_bar``, ``on_fill`` and ``on_stop`` (and, on
+level-2 data, ``on_quote``, ``on_trade`` and ``on_book``) and expresses order *intents*
+with ``buy``, ``sell``, ``close`` and ``target``; every intent goes to the risk engine.
+Sizes are whole units (``Decimal``-friendly), a fraction of equity, or a target
+position; without a size the run's default sizing applies. ``cancel`` withdraws a
+working order (cancels need no risk approval: they only ever reduce risk).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from predator.core.numbers import from_decimal, to_decimal
 from predator.execution.order import OrderFilled
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
+from predator.market.l2 import QuoteTick, TradeTick
+from predator.market.order_book import OrderBook
 from predator.risk.position_sizing import PositionSizeManager
 from predator.venue.orders import OrderRequest, OrderType, Side, TimeInForce
 
@@ -74,8 +78,12 @@ class StrategyContext:
         equity: Callable[[], int] | None = None,
         last_price: Callable[[], int | None] | None = None,
         sizer: PositionSizeManager | None = None,
+        cancel: Callable[[str], bool] | None = None,
+        open_orders: Callable[[], list[str]] | None = None,
     ) -> None:
         self.name = name
+        self._cancel = cancel
+        self._open_orders = open_orders or list
         self.equity = equity or (lambda: 0)
         self.last_price = last_price or (lambda: None)
         self.sizer = sizer or PositionSizeManager()
@@ -113,6 +121,16 @@ class StrategyContext:
 
     def submit(self, request: OrderRequest) -> bool:
         return self._submit(request)
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Ask the venue to cancel one of this strategy's working orders."""
+        if self._cancel is None:
+            raise RuntimeError("this runtime cannot cancel orders")
+        return self._cancel(client_order_id)
+
+    def open_orders(self) -> list[str]:
+        """Client order ids of this strategy's working orders, oldest first."""
+        return self._open_orders()
 
     def schedule_every(self, interval_ns: int, callback: Callable[[int], None]) -> None:
         if self._schedule_every is None:
@@ -158,6 +176,21 @@ class Strategy:
     def on_fill(self, fill: OrderFilled) -> None:
         """Called for each fill of this strategy's orders."""
 
+    def on_quote(self, quote: QuoteTick) -> None:
+        """Called on every best bid/ask of the instrument (level-2 runs), after the venue
+        has matched on it. ``self.ctx.last_price()`` is then its mid."""
+
+    def on_trade(self, trade: TradeTick) -> None:
+        """Called on every trade of the instrument on the venue (level-2 runs)."""
+
+    def on_book(self, book: OrderBook) -> None:
+        """Called after each depth update the node's book took (level-2 runs).
+
+        ``book`` is the node's synchronised book (Binance sync rules): read it, never
+        write it. It is only delivered while valid; after a sequence gap nothing comes
+        until a snapshot resynchronises it (and the risk layer denies new exposure).
+        """
+
     def on_stop(self) -> None:
         """Called once after the last bar."""
 
@@ -180,6 +213,21 @@ class Strategy:
     def position(self) -> int:
         """Signed open quantity (size-precision units); 0 when flat."""
         return self.ctx.position()
+
+    @property
+    def open_orders(self) -> list[str]:
+        """Client order ids of this strategy's working orders (approved and not yet
+        filled in full, canceled or rejected), oldest first."""
+        return self.ctx.open_orders()
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Ask the venue to cancel a working order of this strategy.
+
+        False when the order is not working (already filled, canceled or rejected, or
+        not this strategy's). The venue's answer arrives later: an ``OrderCanceled``,
+        or fills when the cancel loses the race against them.
+        """
+        return self.ctx.cancel(client_order_id)
 
     def every(self, seconds: Number, callback: Callable[[int], None]) -> None:
         """Call ``callback(ts_ns)`` every ``seconds`` of kernel time (also between bars)."""
@@ -226,9 +274,14 @@ class Strategy:
         limit: Number | None = None,
         stop: Number | None = None,
         tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
     ) -> str | None:
-        """Intend to buy; returns the client order id, or ``None`` if risk denied it."""
-        return self._order(Side.BUY, units, fraction, limit, stop, tif)
+        """Intend to buy; returns the client order id, or ``None`` if risk denied it.
+
+        ``post_only`` (limit orders, level-2 venue): the venue rejects the order
+        instead of letting it take liquidity.
+        """
+        return self._order(Side.BUY, units, fraction, limit, stop, tif, post_only)
 
     def sell(
         self,
@@ -238,9 +291,10 @@ class Strategy:
         limit: Number | None = None,
         stop: Number | None = None,
         tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
     ) -> str | None:
         """Intend to sell (or sell short); see :meth:`buy`."""
-        return self._order(Side.SELL, units, fraction, limit, stop, tif)
+        return self._order(Side.SELL, units, fraction, limit, stop, tif, post_only)
 
     def close(self) -> str | None:
         """Close the whole open position (at fill time); no-op when flat."""
@@ -277,6 +331,7 @@ class Strategy:
         limit: Number | None,
         stop: Number | None,
         tif: TimeInForce,
+        post_only: bool = False,
     ) -> str | None:
         ctx = self.ctx
         precision = ctx.instrument.size_precision
@@ -297,11 +352,12 @@ class Strategy:
                 stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
                 tif=tif,
                 account=ctx.account,
+                post_only=post_only,
             )
             return request.client_order_id if ctx.submit(request) else None
         assert units is not None
         quantity = from_decimal(units if type(units) is int else Decimal(units), precision, "floor")
-        return self._submit_quantity(side, quantity, limit, stop, tif)
+        return self._submit_quantity(side, quantity, limit, stop, tif, post_only)
 
     def _submit_quantity(
         self,
@@ -310,6 +366,7 @@ class Strategy:
         limit: Number | None,
         stop: Number | None,
         tif: TimeInForce,
+        post_only: bool = False,
     ) -> str | None:
         ctx = self.ctx
         price_p = ctx.instrument.price_precision
@@ -323,6 +380,7 @@ class Strategy:
             stop_price=None if stop is None else from_decimal(Decimal(stop), price_p),
             tif=tif,
             account=ctx.account,
+            post_only=post_only,
         )
         return request.client_order_id if ctx.submit(request) else None
 

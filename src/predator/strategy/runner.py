@@ -1,9 +1,10 @@
 """StrategyRunner: hosts one strategy on the bus and routes its intents to risk.
 
-It feeds bars, fills and timers to the strategy and turns its ``buy``/``sell`` calls
-into ``SubmitOrder`` commands for the risk engine — the only path an order can take.
-It also isolates the strategy: an exception is journaled, the strategy is stopped,
-and the rest of the system keeps running.
+It feeds bars, fills and timers to the strategy (and, on level-2 data, the quotes,
+trades and book updates the node's feed hands it) and turns its ``buy``/``sell`` calls
+into ``SubmitOrder`` commands for the risk engine — the only path an order can take;
+its ``cancel`` calls become ``CancelOrder`` commands. It also isolates the strategy: an
+exception is journaled, the strategy is stopped, and the rest of the system keeps running.
 """
 
 from __future__ import annotations
@@ -12,20 +13,31 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from predator.core.bus import MessageBus
+from predator.core.bus import MessageBus, NoHandler
 from predator.core.clock import Clock
 from predator.core.errors import KernelFault
-from predator.core.events import Event
+from predator.core.events import Command, Event
 from predator.core.scheduler import ScenarioClock
-from predator.execution.order import OrderFilled
+from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
+from predator.market.l2 import QuoteTick, TradeTick
+from predator.market.order_book import OrderBook
 from predator.portfolio.portfolio import Portfolio
 from predator.risk.risk_engine import SubmitOrder
 from predator.strategy.api import Sizing, Strategy, StrategyContext
 from predator.venue.orders import OrderRequest
 
-__all__ = ["StrategyFailed", "StrategyRunner", "StrategyStopped"]
+__all__ = ["CancelOrder", "StrategyFailed", "StrategyRunner", "StrategyStopped"]
+
+
+class CancelOrder(Command, frozen=True, kw_only=True):
+    """A strategy asks to cancel one of its working orders; the node's handler answers
+    True when it sent the cancel to the venue. No risk approval: a cancel only reduces
+    risk."""
+
+    strategy: str
+    client_order_id: str
 
 
 class StrategyFailed(Event, frozen=True, kw_only=True):
@@ -79,6 +91,8 @@ class StrategyRunner:
                 schedule_every=self._schedule_every if scheduler is not None else None,
                 equity=self._equity,
                 last_price=lambda: self._last_close,
+                cancel=self._cancel,
+                open_orders=lambda: list(self._working),
             )
         )
         self.orders_sent = 0
@@ -88,8 +102,15 @@ class StrategyRunner:
         self.dry = False
         self._last_close: int | None = None
         self._symbol = symbol
+        self._working: dict[str, None] = {}
+        """The strategy's approved orders not yet filled in full, canceled or rejected."""
+        self._strategy_on_quote = strategy.on_quote
+        self._strategy_on_trade = strategy.on_trade
+        self._strategy_on_book = strategy.on_book
         bus.subscribe(Bar, self._on_bar)
         bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(OrderCanceled, self._on_closed)
+        bus.subscribe(OrderRejected, self._on_closed)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,8 +141,41 @@ class StrategyRunner:
                 self._failed("on_bar", exc)
 
     def _on_fill(self, fill: OrderFilled) -> None:
-        if fill.strategy == self.name and self.stopped is None:
-            self._call("on_fill", self.strategy.on_fill, fill)
+        if fill.strategy == self.name:
+            if not fill.leaves_quantity:
+                self._working.pop(fill.client_order_id, None)
+            if self.stopped is None:
+                self._call("on_fill", self.strategy.on_fill, fill)
+
+    def _on_closed(self, event: OrderCanceled | OrderRejected) -> None:
+        if event.strategy == self.name:
+            self._working.pop(event.client_order_id, None)
+
+    # -- level-2 delivery (called by the node's market-data feed) -------------------------
+    def on_quote(self, quote: QuoteTick, mid: int) -> None:
+        """Deliver a best bid/ask; ``mid`` (a price int) becomes the strategy's last price."""
+        self._last_close = mid
+        if self.stopped is None:
+            try:
+                self._strategy_on_quote(quote)
+            except Exception as exc:  # isolation: a strategy's bug must not kill the node
+                self._failed("on_quote", exc)
+
+    def on_trade(self, trade: TradeTick) -> None:
+        """Deliver a trade on the venue."""
+        if self.stopped is None:
+            try:
+                self._strategy_on_trade(trade)
+            except Exception as exc:  # isolation: a strategy's bug must not kill the node
+                self._failed("on_trade", exc)
+
+    def on_book(self, book: OrderBook) -> None:
+        """Deliver the node's book after a depth update it took (valid books only)."""
+        if self.stopped is None:
+            try:
+                self._strategy_on_book(book)
+            except Exception as exc:  # isolation: a strategy's bug must not kill the node
+                self._failed("on_book", exc)
 
     def _equity(self) -> int:
         close = self._last_close
@@ -177,10 +231,26 @@ class StrategyRunner:
         if self.stopped is not None or self.dry:
             return False
         self.orders_sent += 1
+        client_order_id = request.client_order_id
+        # Working from the moment it is sent: without latency the venue may fill or
+        # reject it before ``send`` returns (and the closing event removes it again).
+        self._working[client_order_id] = None
         try:
             approved = bool(self._bus.send(SubmitOrder(strategy=self.name, request=request)))
         except Exception as exc:  # the kernel failed: never let the strategy swallow it
             raise KernelFault(exc) from exc
         if not approved:
             self.orders_denied += 1
+            self._working.pop(client_order_id, None)
         return approved
+
+    def _cancel(self, client_order_id: str) -> bool:
+        if self.dry or client_order_id not in self._working:
+            return False
+        command = CancelOrder(strategy=self.name, client_order_id=client_order_id)
+        try:
+            return bool(self._bus.send(command))
+        except NoHandler:
+            raise RuntimeError("this runtime cannot cancel orders") from None
+        except Exception as exc:  # the kernel failed: never let the strategy swallow it
+            raise KernelFault(exc) from exc
