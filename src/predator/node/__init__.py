@@ -1,6 +1,7 @@
 """The trading node: the kernel's components wired together on one bus.
 
-For now the simulation runtime on bar data (``Backtest``); live runtime comes later.
+For now the simulation runtime on bar data (``Backtest``) and on level-2 captures
+(``L2Replay``); live runtime comes later.
 """
 
 from predator.node.backtest import (
@@ -19,6 +20,7 @@ from predator.node.governance import (
     attach_allocator,
     attach_from_config,
 )
+from predator.node.l2_run import L2Replay, ReplayConfig, ReplayError, ReplayResult
 from predator.node.recovery import (
     DurableJournal,
     OrderAdopted,
@@ -40,9 +42,13 @@ __all__ = [
     "DurableJournal",
     "Governance",
     "GovernanceConfig",
+    "L2Replay",
     "OrderAdopted",
     "RecoveryRefused",
     "RecoveryReport",
+    "ReplayConfig",
+    "ReplayError",
+    "ReplayResult",
     "RunCompleted",
     "RunStarted",
     "SafetyStatusReported",
