@@ -109,6 +109,7 @@ class Campaign:
         self._progress_every = progress_every
         self._workarounds = workarounds
         self._events_before = 0
+        self._index = 0
         self.unplanned: list[str] = []
         """Unhandled errors the node died of (each restarted like a crash)."""
 
@@ -194,10 +195,7 @@ class Campaign:
             except Exception as exc:  # reported as the campaign's fatal finding
                 fatal = f"the node died finishing the run: {type(exc).__name__}: {exc}"
         mismatches = final_check(kernel) if node.crash is None else []
-        node.journal.flush()
-        digest = node.journal.digest
-        records = list(node.journal.records())
-        node.journal.close()
+        records, digest = node.read_back()
         return self._judge(
             config, data, records, digest, chaos_bus, chaos, node, operator, observer,
             mismatches, fatal, out_dir,
@@ -224,7 +222,7 @@ class Campaign:
                     return f"the node died while restarting: {error}"
                 self.unplanned.append(error)
                 self._die(node, restart_ns)
-                index += 1
+                index = self._index + 1  # the bar it died on is the venue's: go on after it
             if progress is not None and index < total:
                 progress(index, total, self._stats(node, bars[index - 1].ts))
         if progress is not None:
@@ -259,6 +257,7 @@ class Campaign:
         kernel = node.kernel
         stop = min(len(bars), (index // every + 1) * every)
         while index < stop:
+            self._index = index
             bar = bars[index]
             ts = bar.ts
             if node.crash is None:

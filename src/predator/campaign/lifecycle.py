@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
 from predator.campaign.events import NodeCrashed, NodeRestarted
 from predator.campaign.operator import ACTOR, AutoOperator
-from predator.campaign.venue_guard import build_exchange
 from predator.chaos import ChaosBus, ChaosEngine, FaultInjector, PlannedFault
 from predator.chaos.config import FAULT_CATEGORY
 from predator.core.rng import RngStreams
-from predator.ledger.journal import Journal
+from predator.ledger.journal import Journal, JournalRecord
 from predator.ledger.stores import JournalStore, MemoryStore, SqliteStore
 from predator.market.bar import Bar
 from predator.market.bar_loader import BarFeed
-from predator.node.backtest import BacktestConfig, _announce_run, _build_kernel, _slots
+from predator.node.backtest import BacktestConfig, _announce_run, _build_kernel
 from predator.node.kernel import Kernel
 from predator.node.recovery import (
     DurableJournal,
@@ -38,8 +36,6 @@ from predator.node.recovery import (
     refuse_unaudited,
 )
 from predator.validation.reconciliation import ReconciliationReport
-from predator.venue.fees import CommissionModel
-from predator.venue.fill_model import BarFillModel, FillMode
 from predator.venue.paper_exchange import PaperExchange
 
 __all__ = ["REWARM_BARS", "CampaignNode", "Crash"]
@@ -138,18 +134,6 @@ class CampaignNode:
 
     def _build(self, exchange: PaperExchange | None) -> Kernel:
         feed, config = self.feed, self.config
-        if exchange is None:
-            instrument = feed.instrument
-            cash = int(Decimal(config.cash).scaleb(instrument.money_precision))
-            slots = _slots(config, cash)
-            exchange = build_exchange(
-                instrument=instrument,
-                start_ts=feed.first_ts,
-                accounts=[(slot.account, slot.capital) for slot in slots],
-                commission=CommissionModel(instrument, rate=Decimal(config.commission)),
-                fill_model=BarFillModel(FillMode(config.fill)),
-                guarded=self.workarounds,
-            )
         kernel = _build_kernel(
             feed,
             config,
@@ -196,6 +180,23 @@ class CampaignNode:
         self.crash = crash
         self.crashes.append(crash)
         return crash
+
+    def read_back(self) -> tuple[list[JournalRecord], str]:
+        """The journal's records and digest at the end (its durable part if the node is
+        down), and the journal closed."""
+        if self.crash is None:
+            journal = self.journal
+            journal.flush()
+            records = list(journal.records())
+            digest = journal.digest
+            journal.close()
+            return records, digest
+        store = self._open_store()
+        journal = Journal(store=store, batch_size=self.journal_batch)
+        try:
+            return list(journal.records()), journal.digest
+        finally:
+            journal.close()
 
     def shut_down(self, reason: str) -> Crash:
         """A deliberate restart (the operator's): the journal is flushed, then the node
