@@ -16,7 +16,14 @@ from typing import Any
 import msgspec
 
 from predator.core.events import Event
-from predator.ledger.stores import GENESIS, JournalStore, SqliteStore, StoredRow, open_store
+from predator.ledger.stores import (
+    GENESIS,
+    JournalStore,
+    SeqConflict,
+    SqliteStore,
+    StoredRow,
+    open_store,
+)
 
 __all__ = [
     "GENESIS",
@@ -120,6 +127,11 @@ class Journal:
         self._encode = msgspec.json.Encoder().encode
         self._batch_size = batch_size
         self._pending: list[StoredRow] = []
+        self._flush_at = batch_size
+        self.commit_failures = 0
+        """Automatic group commits that failed (their records stayed pending)."""
+        self.last_commit_error: str | None = None
+        """Why the last commit failed, while it has not succeeded since."""
         self._seq, self._chain = store.load_tail()
         self._closed = False
 
@@ -140,9 +152,35 @@ class Journal:
         seq = self._seq = self._seq + 1
         pending = self._pending
         pending.append((seq, event.ts, type(event).__name__, payload, chain))
-        if len(pending) >= self._batch_size:
-            self.flush()
+        if len(pending) >= self._flush_at:
+            self._group_commit()
         return seq
+
+    def _group_commit(self) -> None:
+        """The automatic group commit: a store that fails does not stop the caller.
+
+        The records stay pending (nothing is lost) and the commit is retried one batch
+        later or at the next :meth:`flush`; :attr:`commit_failing` tells the node, which
+        halts trading meanwhile. Another writer (:class:`SeqConflict`) is never retried.
+        """
+        self.retry_commit()
+
+    def retry_commit(self) -> bool:
+        """Commit what is pending; on a store error keep it pending and record why.
+
+        Returns True when nothing is left pending. Never retries over another writer:
+        :class:`SeqConflict` propagates.
+        """
+        try:
+            self.flush()
+        except SeqConflict:
+            raise
+        except Exception as exc:  # any store error: keep the records, say so, retry later
+            self.commit_failures += 1
+            self.last_commit_error = f"{type(exc).__name__}: {exc}"
+            self._flush_at = len(self._pending) + self._batch_size
+            return False
+        return True
 
     def flush(self) -> None:
         """Commit every pending record in one transaction (group commit).
@@ -154,6 +192,18 @@ class Journal:
             return
         self.store.write_batch(self._pending)
         self._pending.clear()
+        self._flush_at = self._batch_size
+        self.last_commit_error = None
+
+    @property
+    def pending(self) -> int:
+        """Records appended and not yet committed."""
+        return len(self._pending)
+
+    @property
+    def commit_failing(self) -> bool:
+        """True while records are pending after a failed commit (nothing durable since)."""
+        return self.last_commit_error is not None
 
     def write_snapshot(self, payload: bytes) -> int:
         """Flush, then store ``payload`` (derived state) as of the last record; returns its seq.

@@ -43,7 +43,7 @@ from predator.risk.protections import (
     Protections,
     StoplossGuard,
 )
-from predator.risk.risk_engine import RiskDecision, RiskEngine, SubmitOrder
+from predator.risk.risk_engine import RiskDecision, RiskEngine, SubmitOrder, TradingState
 from predator.strategy.api import Sizing, Strategy
 from predator.strategy.runner import StrategyRunner
 from predator.validation.consistency import (
@@ -173,10 +173,10 @@ class Kernel:
         self._snapshot_seq = journal.last_seq
         self.control_log: list[Event] = []
         bus.subscribe(Event, self.control_log.append, where=_is_control)
-        if snapshot_every is not None:
-            if snapshot_every < 1:
-                raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
-            bus.subscribe(Bar, self._maybe_snapshot)
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
+        self._halted_by_journal = False
+        bus.subscribe(Bar, self._at_bar_start)
         # Subscription order is delivery order: the venue sees a bar first, then the
         # portfolios' fills, the risk engine, the equity curve, and last the strategies.
         bus.subscribe(Bar, self.exchange.on_bar)
@@ -324,10 +324,38 @@ class Kernel:
         if self._daily_loss_checks:
             self.kill_switch.check_daily_loss(equity, bar.ts)
 
-    def _maybe_snapshot(self, _bar: Bar) -> None:
+    def _at_bar_start(self, _bar: Bar) -> None:
+        journal = self.journal
+        if journal.commit_failing or self._halted_by_journal:
+            self._journal_health()
         every = self.snapshot_every
-        if every is not None and self.journal.last_seq - self._snapshot_seq >= every:
+        if (
+            every is not None
+            and not journal.commit_failing
+            and journal.last_seq - self._snapshot_seq >= every
+        ):
             self.take_snapshot()
+
+    def _journal_health(self) -> None:
+        """No trading on facts that cannot be made durable: HALTED while the journal's
+        commits fail (its records wait, nothing is lost), ACTIVE again once they succeed."""
+        journal, risk = self.journal, self.risk
+        if journal.commit_failing:
+            journal.retry_commit()  # succeeds once the store is back
+        if journal.commit_failing and not self._halted_by_journal:
+            self._halted_by_journal = True
+            risk.set_state(
+                TradingState.HALTED,
+                actor="journal",
+                reason=f"journal commits failing ({journal.last_commit_error}); "
+                f"{journal.pending} records wait, nothing is lost",
+            )
+        elif not journal.commit_failing and self._halted_by_journal:
+            self._halted_by_journal = False
+            if risk.states.get("global") is TradingState.HALTED:
+                risk.set_state(
+                    TradingState.ACTIVE, actor="journal", reason="journal commits succeed again"
+                )
 
     def take_snapshot(self) -> int:
         """Flush the journal and store a snapshot of derived state; returns its seq.
