@@ -1,6 +1,7 @@
 """L2 book replay throughput: raw gzip capture -> rebuilt book + bookTicker checks, msgs/s.
 
-Predator's ``check_binance_capture`` next to a plain-Python baseline (gzip line iterator,
+Predator's ``check_binance_capture`` (with its compiled fast path, and without it: "pure")
+next to a plain-Python baseline (gzip line iterator,
 ``json.loads``, a dict per side, ``max``/``min`` for the best prices) doing the same work:
 Binance sync rules, every diff applied, the same bookTicker comparison rule, the same counts
 (asserted). Interleaved rounds, best of ``--repeats``; msgs/s = capture lines / best seconds.
@@ -37,6 +38,18 @@ def run_predator(paths: list[str]) -> dict[str, int]:
 
     report = check_binance_capture(paths)
     return {"messages": report.messages, "checks": report.checks, "mismatches": report.mismatches}
+
+
+def run_predator_pure(paths: list[str]) -> dict[str, int]:
+    """Predator without its compiled fast path (what runs when _fastbook is not built)."""
+    from predator.market import _check_blocks, order_book
+
+    saved = _check_blocks._fastbook, order_book._update_side
+    _check_blocks._fastbook, order_book._update_side = None, None
+    try:
+        return run_predator(paths)
+    finally:
+        _check_blocks._fastbook, order_book._update_side = saved
 
 
 def run_baseline(paths: list[str]) -> dict[str, int]:
@@ -156,6 +169,7 @@ def machine() -> dict[str, str]:
 def measure(data_dir: Path, repeats: int) -> dict[str, Any]:
     engines: dict[str, Callable[[list[str]], dict[str, int]]] = {
         "predator": run_predator,
+        "pure": run_predator_pure,
         "baseline": run_baseline,
     }
     best: dict[tuple[str, str], float] = {}
@@ -174,23 +188,30 @@ def measure(data_dir: Path, repeats: int) -> dict[str, Any]:
     rows = []
     for name in DATASETS:
         ours, plain = counts[(name, "predator")], counts[(name, "baseline")]
-        if ours != plain:
+        if not ours == plain == counts[(name, "pure")]:
             raise AssertionError(f"{name}: predator {ours} != baseline {plain}")
         rate = ours["messages"] / best[(name, "predator")]
+        pure = ours["messages"] / best[(name, "pure")]
         base = plain["messages"] / best[(name, "baseline")]
         rows.append(
             {
                 "dataset": name,
                 **ours,
                 "predator_s": round(best[(name, "predator")], 4),
+                "pure_s": round(best[(name, "pure")], 4),
                 "baseline_s": round(best[(name, "baseline")], 4),
                 "predator_msgs_per_s": round(rate),
+                "pure_msgs_per_s": round(pure),
                 "baseline_msgs_per_s": round(base),
                 "ratio": round(rate / base, 2),
+                "pure_ratio": round(pure / base, 2),
             }
         )
+    from predator.market._check_blocks import compiled
+
     return {
         "date": dt.date.today().isoformat(),
+        "compiled": compiled(),
         "repeats": repeats,
         **machine(),
         "rows": rows,
@@ -201,14 +222,16 @@ def table(report: dict[str, Any]) -> str:
     head = (
         f"L2 replay (raw gz -> book + bookTicker checks), best of {report['repeats']}, "
         f"{report['date']}, {report['cpu']}, {report['python']}"
+        + ("" if report["compiled"] else " (_fastbook NOT built: predator = pure)")
     )
     columns = ("dataset", "messages", "checks", "mismatches", "predator msgs/s",
-               "baseline msgs/s", "ratio")  # fmt: skip
+               "baseline msgs/s", "ratio", "pure-Python msgs/s", "pure ratio")  # fmt: skip
     lines = [head, " | ".join(columns)]
     for row in report["rows"]:
         lines.append(
             f"{row['dataset']} | {row['messages']:,} | {row['checks']:,} | {row['mismatches']} | "
-            f"{row['predator_msgs_per_s']:,} | {row['baseline_msgs_per_s']:,} | {row['ratio']}x"
+            f"{row['predator_msgs_per_s']:,} | {row['baseline_msgs_per_s']:,} | {row['ratio']}x | "
+            f"{row['pure_msgs_per_s']:,} | {row['pure_ratio']}x"
         )
     return "\n".join(lines)
 
