@@ -7,7 +7,6 @@ for and fail today (docs/chaos.md has the reproductions).
 
 from __future__ import annotations
 
-import pytest
 from conftest import ChaosNode, btc, goog
 
 from predator.node import BacktestConfig
@@ -82,22 +81,27 @@ def test_dropped_intents_never_reach_the_venue() -> None:
     assert node.of(ReconciliationMismatch) == []
 
 
-@pytest.mark.xfail(strict=True, reason="finding: out-of-order bars crash MaxDrawdownProtection")
 def test_reordered_bars_are_refused_not_fatal() -> None:
+    # Found by the chaos tests: out-of-order bars crashed MaxDrawdownProtection. The
+    # kernel's market-data guard now stops a bar older than one already seen.
     node = ChaosNode(btc(), BTC_SMA)
     node.play(30)
     node.fault("bus_reorder", target="market_data", duration_s=3600, window=3)
     node.play(120)
+    rejected = [e for e in node.events if type(e).__name__ == "MarketDataRejected"]
+    assert rejected and node.kernel.bars_rejected == len(rejected)
+    assert all("not after the last one" in e.reason for e in rejected)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: no component rejects an invalid bar")
 def test_corrupt_bars_are_rejected() -> None:
+    # Found by the chaos tests: nothing rejected an impossible bar.
     node = ChaosNode(btc(), BTC_SMA)
     node.play(30)
     node.fault("bus_corrupt", target="market_data", duration_s=3600, probability=1.0)
     node.play(60)
     assert all(close > 0 for close in node.kernel.closes)
     assert all(price > 0 for price in node.kernel.risk.last_price.values())
+    assert node.kernel.bars_rejected > 0
 
 
 def test_corrupt_fill_report_is_refused_not_fatal() -> None:

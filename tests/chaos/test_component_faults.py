@@ -67,11 +67,14 @@ def test_frozen_market_data_repeating_is_refused_as_stale() -> None:
     node.fault("frozen_market_data", target="market_data", duration_s=1800, mode="repeat")
     node.play(20)
 
+    # A repeated bar is older than one already seen: the kernel's market-data guard
+    # stops it before anyone uses it, and says so; nothing is approved on stale data.
+    rejected = [e for e in node.events if type(e).__name__ == "MarketDataRejected"]
+    assert len(rejected) >= 19 and all("not after" in e.reason for e in rejected)
     stale_limit = node.kernel.risk.limits.stale_data_ns
     decisions = [d for d in node.of(RiskDecision) if d.ts > frozen_at + stale_limit]
-    assert decisions, "the probe kept asking"
     assert all(not d.approved for d in decisions)
-    assert Counter(d.check for d in decisions)["stale_data"] >= 1
+    assert all(d.check == "stale_data" for d in decisions)
 
 
 def test_frozen_market_data_stopping_approves_nothing() -> None:

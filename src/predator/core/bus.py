@@ -60,6 +60,7 @@ class MessageBus:
         self._resolved: dict[type, tuple[Handler, ...]] = {}
         self._commands: dict[type, Handler] = {}
         self._interceptor: Interceptor | None = None
+        self._guards: dict[type, Callable[[Any], bool]] = {}
         self.published = 0
 
     # -- events ---------------------------------------------------------------------
@@ -104,12 +105,27 @@ class MessageBus:
             handlers = self._resolved[event_type] = tuple(h for _, h in collected)
         return handlers
 
+    def guard(self, event_type: type[E], accept: Callable[[E], bool]) -> None:
+        """Let ``accept`` veto every ``event_type`` event (exact type) before delivery.
+
+        The guard sees what would be delivered — after the interceptor, so a message the
+        chaos layer corrupted too — and returns False to stop it reaching anyone (it is
+        its job to say why, e.g. by publishing a fact). One guard per type.
+        """
+        if event_type in self._guards:
+            raise ValueError(f"{event_type.__name__} already has a guard")
+        self._guards[event_type] = accept
+
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to its subscribers (through the interceptor, if any)."""
         self.published += 1
         if self._interceptor is not None:
             self._interceptor.intercept(event, self._deliver_event)
             return
+        if self._guards:
+            guard = self._guards.get(type(event))
+            if guard is not None and not guard(event):
+                return
         handlers = self._resolved.get(type(event))
         if handlers is None:
             handlers = self.handlers_for(type(event))
@@ -117,6 +133,10 @@ class MessageBus:
             handler(event)
 
     def _deliver_event(self, event: Message) -> None:
+        if self._guards:
+            guard = self._guards.get(type(event))
+            if guard is not None and not guard(event):
+                return
         for handler in self.handlers_for(type(event)):
             handler(event)
 

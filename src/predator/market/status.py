@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from predator.core.events import Event
 
-__all__ = ["MarketDataInvalidated", "MarketDataRestored"]
+__all__ = ["MarketDataInvalidated", "MarketDataRejected", "MarketDataRestored"]
 
 
 class MarketDataInvalidated(Event, frozen=True, kw_only=True):
@@ -22,3 +22,12 @@ class MarketDataRestored(Event, frozen=True, kw_only=True):
     """``symbol``'s data is valid again (resynchronised)."""
 
     symbol: str
+
+
+class MarketDataRejected(Event, frozen=True, kw_only=True):
+    """A market-data message that cannot be true was stopped before anyone used it (a bar
+    whose prices are not positive or not ordered, or older than one already seen)."""
+
+    symbol: str
+    data_ts: int
+    reason: str

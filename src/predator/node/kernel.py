@@ -27,6 +27,7 @@ from predator.ledger.journal import Journal
 from predator.ledger.ledger import BalanceEquationViolated, Ledger
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
+from predator.market.status import MarketDataRejected
 from predator.node.alerting import KernelAlerts
 from predator.node.postmortems import PostmortemWriter
 from predator.node.risk_settings import RiskSettings
@@ -176,6 +177,9 @@ class Kernel:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
         self._halted_by_journal = False
+        self._last_bar_ts: dict[str, int] = {}
+        self.bars_rejected = 0
+        bus.guard(Bar, self._accept_bar)
         bus.subscribe(Bar, self._at_bar_start)
         # Subscription order is delivery order: the venue sees a bar first, then the
         # portfolios' fills, the risk engine, the equity curve, and last the strategies.
@@ -323,6 +327,25 @@ class Kernel:
             self.kill_switch.check_loss(equity, bar.ts)
         if self._daily_loss_checks:
             self.kill_switch.check_daily_loss(equity, bar.ts)
+
+    def _accept_bar(self, bar: Bar) -> bool:
+        """Only bars that can be true reach the venue, the risk layer and the strategies."""
+        o, h, lo, c = bar.open, bar.high, bar.low, bar.close
+        last = self._last_bar_ts.get(bar.symbol)
+        if lo <= 0 or not (lo <= o <= h and lo <= c <= h) or bar.volume < 0:
+            reason = f"impossible bar: open {o} high {h} low {lo} close {c} volume {bar.volume}"
+        elif last is not None and bar.ts <= last:
+            reason = f"bar at {bar.ts} is not after the last one at {last}"
+        else:
+            self._last_bar_ts[bar.symbol] = bar.ts
+            return True
+        self.bars_rejected += 1
+        self.bus.publish(
+            MarketDataRejected(
+                ts=self.clock.now_ns(), symbol=bar.symbol, data_ts=bar.ts, reason=reason
+            )
+        )
+        return False
 
     def _at_bar_start(self, _bar: Bar) -> None:
         journal = self.journal
