@@ -26,8 +26,10 @@ from predator.market import (
     OrderBook,
     QuoteTick,
     TradeTick,
+    load_bars,
     read_binance_capture,
 )
+from predator.node import Backtest, BacktestConfig
 from predator.node.l2_capture import CaptureError, capture_instrument
 from predator.node.l2_feed import quote_mid
 from predator.node.l2_options import parse_latency, parse_queue_model
@@ -163,6 +165,30 @@ def test_the_risk_engine_takes_the_mid_and_data_time_of_the_quotes(prefix: Path)
     assert risk.invalid_data == {}
 
 
+class FatFinger(Strategy):
+    """Bids at half the mid once the book is there: a limit far outside the price band."""
+
+    name = "fat_finger"
+
+    def on_start(self) -> None:
+        self.sent = False
+
+    def on_book(self, book: OrderBook) -> None:
+        price = self.ctx.last_price()
+        if not self.sent and price is not None:
+            self.sent = True
+            self.buy("0.001", limit=self.price(price // 2), post_only=True)
+
+
+def test_the_price_band_is_checked_around_the_quote_mid(
+    prefix: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(BUILTINS, "fat_finger", FatFinger)
+    _run, result = replay([prefix], strategy="fat_finger")
+
+    assert result.summary()["risk"]["rejections_by_reason"] == {"price_band": 1}
+
+
 def test_quote_mid_rounds_half_to_even_like_the_venues_mark() -> None:
     assert quote_mid(6183763, 6183764) == 6183764
     assert quote_mid(6183762, 6183763) == 6183762
@@ -259,6 +285,23 @@ def test_a_depth_gap_makes_the_risk_layer_deny_new_orders_until_the_resync(
     assert audit_journal(journal).clean
 
 
+def test_with_market_data_latency_the_node_learns_of_the_gap_later(
+    gapped: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    path, dropped_at, resync_at = gapped
+    journal = tmp_path / "gap.sqlite"
+    replay([path], strategy="probe", latency="constant:0,0,50", journal=str(journal))
+    rows = records(journal)
+    invalid = [r for r in rows if r.type == "MarketDataInvalidated"][1]
+    restored = [r for r in rows if r.type == "MarketDataRestored"][1]
+    during = [r for r in rows if r.type == "RiskDecision" and invalid.seq < r.seq < restored.seq]
+
+    assert invalid.ts >= dropped_at + 50_000_000
+    assert restored.ts == resync_at + 50_000_000
+    assert during and all(r.payload["check"] == "invalid_data" for r in during)
+    assert audit_journal(journal).clean
+
+
 def test_after_a_gap_without_a_resync_nothing_new_passes_to_the_end(tmp_path: Path) -> None:
     lines = list(spot_lines()[:PREFIX_LINES])
     diffs = [i for i, line in enumerate(lines) if b"depthUpdate" in line]
@@ -318,6 +361,29 @@ def test_a_strategy_cancels_its_own_working_orders_only(prefix: Path, tmp_path: 
     order = canceled[-1].payload["client_order_id"]
     assert run.kernel.bus.send(CancelOrder(strategy="intruder", client_order_id=order)) is False
     assert run.kernel.bus.send(CancelOrder(strategy="probe", client_order_id=order)) is False
+
+
+class BarCanceller(Strategy):
+    """A bar strategy that tries to cancel: bar runs have no cancel handler."""
+
+    name = "bar_canceller"
+
+    def on_bar(self, bar: Any) -> None:
+        order = self.buy(1, limit=self.price(bar.close * 95 // 100))
+        if order is not None:
+            self.cancel(order)
+
+
+def test_a_bar_run_cannot_cancel_and_the_strategy_is_isolated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(BUILTINS, "bar_canceller", BarCanceller)
+    feed = load_bars(shared_data_dir() / "backtesting_py_GOOG_daily_2004-2013.csv")
+    result = Backtest(feed, BacktestConfig(strategy="bar_canceller")).run()
+
+    strategy = result.strategies["bar_canceller"]
+    assert strategy["state"] == "stopped"
+    assert strategy["stopped_reason"] == "raised in on_bar: RuntimeError"
 
 
 def test_latency_delays_fills_and_the_run_still_audits_clean(prefix: Path, tmp_path: Path) -> None:

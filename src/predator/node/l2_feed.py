@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
+
 from predator.core.bus import MessageBus
 from predator.core.clock import Clock
+from predator.core.events import Event
 from predator.core.scheduler import ScenarioClock
 from predator.market.book_sync import SPOT, USDM, BookSync
 from predator.market.l2 import BookDelta, BookSnapshot, QuoteTick, TradeTick
@@ -68,7 +71,7 @@ class MarketDataFeed:
         self.symbol = symbol
         self._delay = delay
         self.book = OrderBook(symbol)
-        self.sync = BookSync(self.book, SPOT, publish=bus.publish)
+        self.sync = BookSync(self.book, SPOT, publish=self._announce)
         self._awaiting_first_snapshot = False
         self.last_observed_at: int | None = None
         """Kernel time of the last delayed observation scheduled (``None``: none yet)."""
@@ -90,6 +93,14 @@ class MarketDataFeed:
                 reason="no depth snapshot yet: the book is not synchronised",
             )
         )
+
+    def _announce(self, event: Event) -> None:
+        """Publish a market-status fact at the time the node learnt it: with market-data
+        latency that is later than the data's own time, and the journal stays in order."""
+        now = self._clock.now_ns()
+        if event.ts < now:
+            event = msgspec.structs.replace(event, ts=now)
+        self._bus.publish(event)
 
     # -- receiving -------------------------------------------------------------------------
     def _receive(self, event: L2Event) -> None:
@@ -148,7 +159,7 @@ class MarketDataFeed:
         if self._awaiting_first_snapshot:
             # BookSync announces resyncs after a gap; the first sync is announced here.
             self._awaiting_first_snapshot = False
-            self._bus.publish(MarketDataRestored(ts=snapshot.ts, symbol=self.symbol))
+            self._announce(MarketDataRestored(ts=snapshot.ts, symbol=self.symbol))
         self._book_changed(snapshot.ts)
 
     def _book_changed(self, ts: int) -> None:
