@@ -114,6 +114,20 @@ class ExecutionEngine:
         last = self.last_heartbeat_ts
         return last is not None and self._clock.now_ns() - last <= timeout
 
+    def check_heartbeat(self) -> bool:
+        """Halt (once, journaled) when the CRO's last heartbeat is older than the timeout;
+        called before every order and by the kernel's watchdog. True while halted."""
+        if self.halted is None and not self.cro_alive():
+            self.halted = "CRO heartbeat lost"
+            self._bus.publish(
+                ExecutionHalted(
+                    ts=self._clock.now_ns(),
+                    reason=self.halted,
+                    last_heartbeat_ts=self.last_heartbeat_ts,
+                )
+            )
+        return self.halted is not None
+
     def resume(self, *, actor: str, reason: str) -> None:
         """Operator approval to send orders again; refused while the CRO is silent."""
         if self.halted is None:
@@ -157,15 +171,7 @@ class ExecutionEngine:
         existing = self.orders.get(request.client_order_id)
         if existing is not None:
             return existing  # idempotent: the same client order id is never sent twice
-        if self.halted is None and not self.cro_alive():
-            self.halted = "CRO heartbeat lost"
-            self._bus.publish(
-                ExecutionHalted(
-                    ts=self._clock.now_ns(),
-                    reason=self.halted,
-                    last_heartbeat_ts=self.last_heartbeat_ts,
-                )
-            )
+        self.check_heartbeat()
         if self.halted is not None:
             return self._refuse(command, self.halted)
         order = Order(request, command.strategy)

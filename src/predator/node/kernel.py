@@ -177,6 +177,7 @@ class Kernel:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
         self._halted_by_journal = False
+        self._watch_cro = risk.heartbeat_timeout_ns is not None
         self._last_bar_ts: dict[str, int] = {}
         self.bars_rejected = 0
         bus.guard(Bar, self._accept_bar)
@@ -348,6 +349,11 @@ class Kernel:
         return False
 
     def _at_bar_start(self, _bar: Bar) -> None:
+        if self._watch_cro:
+            # The CRO says it is alive; execution's watchdog halts when it has not heard
+            # it within the timeout, also when no order is coming.
+            self.risk.heartbeat()
+            self.execution.check_heartbeat()
         journal = self.journal
         if journal.commit_failing or self._halted_by_journal:
             self._journal_health()
