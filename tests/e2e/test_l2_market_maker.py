@@ -139,3 +139,18 @@ def test_a_depth_gap_stops_the_quoting_for_the_rest_of_the_capture(tmp_path: Pat
     assert any(r.type == "OrderCanceled" for r in after)
     assert result.backtest.fills > 0
     assert audit_journal(journal).clean
+
+
+def test_a_maker_rebate_is_charged_to_maker_fills_and_audits_clean(tmp_path: Path) -> None:
+    journal = tmp_path / "rebate.sqlite"
+    config = msgspec.structs.replace(CONFIG, maker_fee="-0.0001", journal=str(journal))
+    result = L2Replay(paths(["hftbacktest_binance_spot_btcusdt_20240808.jsonl.gz"]), config).run()
+    fills = [r.payload for r in records(journal) if r.type == "OrderFilled"]
+    maker = [f for f in fills if f["liquidity"] == "maker"]
+    taker = [f for f in fills if f["liquidity"] == "taker"]
+    assert maker and taker
+    assert all(f["fee"] < 0 for f in maker)  # rebated
+    assert all(f["fee"] > 0 for f in taker)
+    report = audit_journal(journal)
+    assert report.clean, report.findings[:3]
+    assert result.backtest.fills == len(fills) == result.maker_fills + result.taker_fills

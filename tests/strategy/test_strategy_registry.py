@@ -21,6 +21,7 @@ from predator.strategy import (
     build_strategy,
     resolve_strategy,
 )
+from predator.strategy.builtins.market_maker import MarketMaker
 
 
 def write_strategy(directory: Path, source: str, name: str = "my_strategy.py") -> Path:
@@ -51,7 +52,12 @@ TWO_CLASSES = """
 
 
 def test_builtins_are_registered_by_their_names() -> None:
-    assert dict(BUILTINS) == {"sma_cross": SmaCross, "ema_cross": EmaCross, "flood": Flood}
+    assert dict(BUILTINS) == {
+        "sma_cross": SmaCross,
+        "ema_cross": EmaCross,
+        "flood": Flood,
+        "market_maker": MarketMaker,
+    }
     assert resolve_strategy("sma_cross") is SmaCross
     assert resolve_strategy("ema_cross") is EmaCross
 
@@ -72,7 +78,7 @@ def test_unknown_strategy_without_a_close_match_lists_the_builtins() -> None:
 
     message = str(excinfo.value)
     assert "did you mean" not in message
-    assert "ema_cross, flood, sma_cross" in message
+    assert "ema_cross, flood, market_maker, sma_cross" in message
 
 
 def test_unknown_parameter_suggests_the_closest_one_and_lists_them() -> None:

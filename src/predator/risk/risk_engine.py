@@ -677,7 +677,9 @@ class RiskEngine:
         return list(self._pending)
 
 
-_WORLD_OUTCOMES = frozenset({"canceled", "expired", "no_position", "execution_halted"})
+_WORLD_OUTCOMES = frozenset(
+    {"canceled", "expired", "no_position", "execution_halted", "no_market_data"}
+)
 """Order outcomes that say nothing about the strategy's behaviour (not breaker failures)."""
 
 

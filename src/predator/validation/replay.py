@@ -436,6 +436,9 @@ class JournalReplayer:
                 rate=Decimal(str(config.get("commission", "0"))),
                 fixed=Decimal(str(config.get("commission_fixed", "0"))),
                 per_unit=Decimal(str(config.get("commission_per_unit", "0"))),
+                maker_rate=None
+                if config.get("maker_fee") is None
+                else Decimal(str(config["maker_fee"])),
             )
 
     def _risk_decision(self, _seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
