@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from fractions import Fraction
 
+import pytest
 from test_l2_exchange import JOIN_TS, LOT, MILLI, index_at
 from test_l2_harness import BTC, TICK, L2Harness, usdt
 
@@ -23,6 +24,7 @@ from predator.venue import (
     RejectReason,
     Side,
 )
+from predator.venue.paper_exchange import TransferRefused
 
 BAR_ONLY = {"on_bar", "last_bar", "fill_model"}
 
@@ -147,3 +149,28 @@ def test_equity_and_margin_follow_the_books_mid() -> None:
     assert exchange.equity() == exchange.cash + position_value
     assert exchange.margin_available() == exchange.equity() - position_value
     assert isinstance(L2PaperExchange.equity(exchange), int)
+
+
+def test_transfers_move_only_the_cash_that_positions_and_orders_do_not_need() -> None:
+    venue = L2Harness(cash="1000")
+    venue.exchange.open_account("mm", usdt("100"))
+    venue.play_to(index_at(JOIN_TS) + 1)
+    bid = venue.book.best_bid()[0]
+    venue.submit(
+        side=Side.BUY, order_type=OrderType.LIMIT, limit_price=bid - 100 * TICK, quantity=MILLI
+    )
+    free = venue.exchange.transferable("main")
+    # A resting bid of 0.001 BTC keeps about 61.7 USDT reserved; the rest is free.
+    assert usdt("930") < free < usdt("940")
+    with pytest.raises(TransferRefused, match="free to transfer"):
+        venue.exchange.transfer("main", "mm", free + 1)
+    record = venue.exchange.transfer("main", "mm", free)
+    assert record.transfer_id == "X1" and venue.exchange.transfer_log == [record]
+    assert venue.exchange.account_snapshot("mm")[0] == usdt("100") + free
+    assert venue.exchange.account_snapshot("main")[0] == usdt("1000") - free
+    assert venue.exchange.transferable("main") == 0
+    for bad in (0, -5, True):
+        with pytest.raises(TransferRefused):
+            venue.exchange.transfer("mm", "main", bad)
+    with pytest.raises(TransferRefused, match="no account"):
+        venue.exchange.transfer("mm", "nope", 1)

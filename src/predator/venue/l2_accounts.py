@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
+from math import floor
 
 from predator.market.instrument import Instrument
 from predator.venue.fees import CommissionModel
 from predator.venue.l2_orders import L2Order, reference_price
 from predator.venue.orders import Liquidity, Side
-from predator.venue.paper_exchange import VenueAccount
+from predator.venue.paper_exchange import TransferRefused, VenueAccount
 
 __all__ = ["L2Accounts"]
 
@@ -107,6 +108,51 @@ class L2Accounts:
         """What ``account`` may still commit to new exposure (never negative)."""
         power = self.margin_available(account) * self.leverage - self.reserved(account, orders)
         return power if power > 0 else 0
+
+    # -- transfers between sub-accounts --------------------------------------------------
+    def transferable(self, account: str, orders: Iterable[L2Order]) -> int:
+        """Money units ``account`` may move out now: free cash its positions' margin and
+        its open orders do not need (0 for an unknown account)."""
+        book = self.accounts.get(account)
+        if book is None:
+            return 0
+        free = self.margin_available(account) - Fraction(self.reserved(account, orders)) / (
+            self.leverage
+        )
+        return max(0, min(book.cash, floor(free)))
+
+    def transfer(
+        self,
+        from_account: str,
+        to_account: str,
+        amount: int,
+        orders: Iterable[L2Order],
+        *,
+        halted: bool,
+    ) -> None:
+        """Move ``amount`` of free cash, or raise :class:`TransferRefused` (nothing moves),
+        with the same rules as the bar-mode venue's ``transfer``."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise TransferRefused(from_account, to_account, amount, "amount must be an int > 0")
+        for name in (from_account, to_account):
+            if name not in self.accounts:
+                raise TransferRefused(from_account, to_account, amount, f"no account {name!r}")
+        if from_account == to_account:
+            raise TransferRefused(from_account, to_account, amount, "same account")
+        if halted:
+            raise TransferRefused(from_account, to_account, amount, "venue is halted")
+        free = self.transferable(from_account, orders)
+        if amount > free:
+            cash = self.accounts[from_account].cash
+            raise TransferRefused(
+                from_account,
+                to_account,
+                amount,
+                f"{from_account} has {free} units free to transfer (cash {cash}; the rest"
+                " is needed by its positions and open orders)",
+            )
+        self.accounts[from_account].cash -= amount
+        self.accounts[to_account].cash += amount
 
     # -- fills --------------------------------------------------------------------------
     def affordable_at_fill(

@@ -30,7 +30,7 @@ from predator.venue.l2_matching import DepthView
 from predator.venue.l2_orders import ClientRequest, L2Order, L2Rules, OrderState, RateLimiter
 from predator.venue.latency import LatencyModel
 from predator.venue.orders import Liquidity, OrderRequest, VenueOrderFilled, VenueReport
-from predator.venue.paper_exchange import VenueAccount
+from predator.venue.paper_exchange import VenueAccount, VenueTransfer
 from predator.venue.queue_model import QueueModel, RiskAverseQueue
 
 __all__ = ["L2PaperExchange", "MarketData"]
@@ -119,6 +119,8 @@ class L2PaperExchange(OrderEntry):
         self._now = clock.now_ns()
         self._busy = False
         self.switch = DeadMansSwitch()
+        self.transfer_log: list[VenueTransfer] = []
+        """Every transfer between sub-accounts (``transfer_log[n - 1]`` is ``X<n>``)."""
         self.trade_log: list[VenueOrderFilled] = []
         """Every fill this venue reported, in trade order (``trade_log[n - 1]`` is ``T<n>``)."""
         self.halted = False
@@ -155,6 +157,25 @@ class L2PaperExchange(OrderEntry):
     def margin_available(self, account: str = "main") -> Fraction | int:
         """Equity not tied up as margin by open positions (never negative)."""
         return self._ledger.margin_available(account)
+
+    def transferable(self, account: str) -> int:
+        """Money units ``account`` may transfer out now (free of positions and orders)."""
+        return self._ledger.transferable(account, self._open.values())
+
+    def transfer(self, from_account: str, to_account: str, amount: int) -> VenueTransfer:
+        """Move free cash between sub-accounts, as the bar-mode venue's ``transfer``."""
+        self._ledger.transfer(
+            from_account, to_account, amount, self._open.values(), halted=self.halted
+        )
+        record = VenueTransfer(
+            transfer_id=f"X{len(self.transfer_log) + 1}",
+            ts=self._clock.now_ns(),
+            from_account=from_account,
+            to_account=to_account,
+            amount=amount,
+        )
+        self.transfer_log.append(record)
+        return record
 
     def mark(self, symbol: str) -> int | None:
         """The venue's mark of ``symbol``: the book's mid, rounded half-even to a price unit."""
