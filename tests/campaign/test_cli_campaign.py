@@ -25,16 +25,17 @@ def test_a_passing_campaign_exits_0_and_prints_the_json_report(
 
 
 def test_a_failing_campaign_exits_1_and_prints_how_to_reproduce_it(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two quiet days of medium chaos: no halt recovers, so the evidence gate fails.
-    code = main(["campaign", "--days", "2", "--chaos", "none", "--seed", "1"])
-    out = capsys.readouterr().out
-    assert code in (0, 1)
-    code = main(["campaign", "--days", "2", "--chaos", "medium", "--seed", "1"])
-    out = capsys.readouterr().out
-    assert code == 1
-    assert "FAIL" in out and "predator campaign --days 2 --chaos medium --seed 1" in out
+    # The campaign's own final check finds the books off the venue: state_consistent fails.
+    import predator.campaign.campaign as campaign
+
+    monkeypatch.setattr(campaign, "final_check", lambda _kernel: ["pool x: cash 1 here, 2 there"])
+    argv = ["campaign", "--days", "2", "--chaos", SHORT_CHAOS, "--seed", "1"]
+    assert main(argv) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "FAIL state_consistent" in out and "pool x: cash 1 here, 2 there" in out
+    assert f"seed 1; reproduce: predator campaign --days 2 --chaos {SHORT_CHAOS} --seed 1" in out
 
 
 @pytest.mark.parametrize(

@@ -336,6 +336,7 @@ class Campaign:
             start_ts=data.feed.first_ts,
             end_ts=data.feed.last_ts,
             operator=operator,
+            bars_simulated=observer.bars,
         )
         gates = evaluate_gates(
             records=records,

@@ -102,7 +102,7 @@ def render_html(result: CampaignResult, out_dir: Path) -> str:
     scale = 10 ** _money_precision(result)
     equity = result.equity
     ts = equity.get("ts", [])
-    lines = {k: [v / scale for v in vs] for k, vs in equity.get("equity", {}).items()}
+    lines = {k: [v / scale for v in vs] for k, vs in equity.get("equity", {}).items() if vs}
     gates = _table(
         ["gate", "status", "detail", "evidence"],
         [
@@ -175,4 +175,4 @@ def _link(path: str | None, out_dir: Path) -> str:
 
 
 def _money_precision(result: CampaignResult) -> int:
-    return int(result.metrics.get("money_precision", 0) or 0)
+    return int(result.equity.get("money_precision", 0) or 0)

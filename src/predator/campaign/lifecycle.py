@@ -38,11 +38,12 @@ from predator.node.recovery import (
 from predator.validation.reconciliation import ReconciliationReport
 from predator.venue.paper_exchange import PaperExchange
 
-__all__ = ["REWARM_BARS", "CampaignNode", "Crash"]
+__all__ = ["REWARM_MIN_BARS", "CampaignNode", "Crash"]
 
-REWARM_BARS = 1440
-"""Bars a restarted node re-warms its strategies on (one day: several times the longest
-warm-up of the line-up), instead of the whole history."""
+REWARM_MIN_BARS = 60
+"""A restarted node re-warms its strategies on twice their longest warm-up (at least
+this many bars), not on the whole history: an SMA is exact after its window, an EMA has
+converged after a few."""
 
 IN_PROCESS = frozenset({"bus", "crash", "strategy", "storage", "clock"})
 """Fault categories that live inside the node process and die with it."""
@@ -198,6 +199,11 @@ class CampaignNode:
         finally:
             journal.close()
 
+    def rewarm_bars(self) -> int:
+        """Bars of history a restarted node re-warms on (see ``REWARM_MIN_BARS``)."""
+        warmups = [int(getattr(slot.strategy, "warmup", 0) or 0) for slot in self.kernel.slots]
+        return max(REWARM_MIN_BARS, 2 * max(warmups, default=0) + 1)
+
     def shut_down(self, reason: str) -> Crash:
         """A deliberate restart (the operator's): the journal is flushed, then the node
         stops; it comes back at the next bar exactly like after a crash."""
@@ -217,6 +223,7 @@ class CampaignNode:
         crash = self.crash
         assert crash is not None
         old_kernel, old_injector = self.kernel, self.injector
+        window = self.rewarm_bars()  # the dead node's strategies know their warm-ups
         exchange = old_kernel.exchange
         store = self._open_store()
         durable = load_durable(store)
@@ -246,7 +253,7 @@ class CampaignNode:
             refuse_unaudited(durable.records, chain_verified=True)
             durable = _adopted_as_submitted(durable)
         report = recover(durable, exchange=exchange, kernel=fresh, audited=self.workarounds)
-        start = max(0, index - REWARM_BARS)
+        start = max(0, index - window)
         prepare_resume(
             fresh, _sub_feed(self.feed, self.bars[start:index]), self.config, self.journal
         )

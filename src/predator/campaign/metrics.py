@@ -64,6 +64,7 @@ def compute_metrics(
     start_ts: int,
     end_ts: int,
     operator: AutoOperator,
+    bars_simulated: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(metrics, scenarios)`` of one campaign (see the module docstring)."""
     timeline = read_timeline(records)
@@ -102,6 +103,7 @@ def compute_metrics(
     metrics: dict[str, Any] = {
         "uptime_pct": pct(uptime),
         "simulated_days": str(Decimal(span) / (86_400 * NS_PER_SECOND)),
+        "bars_simulated": bars_simulated,
         "kill_switch_trips": sum(kill_trips.values()),
         "kill_switch_trips_by_scope": kill_trips,
         "halts": len(global_halts),

@@ -52,11 +52,13 @@ class EquityObserver:
         self.series_ts: list[int] = []
         self.series: dict[str, list[int]] = {"total": []}
         self._seen = 0
+        self.money_precision = 0
 
     def sample(self, kernel: Kernel, ts: int, close: int) -> None:
         """Record the equity of every pool at ``close`` (after the bar at ``ts``)."""
         symbol = kernel.instrument.symbol
         factor = kernel.instrument.notional_factor
+        self.money_precision = kernel.instrument.money_precision
         total = 0
         per_engine: dict[str, int] = {}
         tracks = self.tracks
@@ -79,10 +81,19 @@ class EquityObserver:
             for engine, equity in sorted(per_engine.items()):
                 self.series.setdefault(f"engine:{engine}", []).append(equity)
 
+    @property
+    def bars(self) -> int:
+        """Bars the node handled (not those a crashed node missed)."""
+        return self._seen
+
     def drawdowns(self) -> dict[str, Fraction]:
         """Worst drawdown from a running peak, per track (``total``, ``engine:E``, ``pool:P``)."""
         return {name: track.max_drawdown for name, track in self.tracks.items()}
 
     def export(self) -> dict[str, Any]:
         """The thinned series for charts: timestamps and integer equities per track."""
-        return {"ts": list(self.series_ts), "equity": {k: list(v) for k, v in self.series.items()}}
+        return {
+            "ts": list(self.series_ts),
+            "equity": {k: list(v) for k, v in self.series.items()},
+            "money_precision": self.money_precision,
+        }
