@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from predator.campaign import Campaign, CampaignConfig
 
 HERE = Path(__file__).resolve().parent
 SHORT_CHAOS = str(HERE / "short_chaos.toml")
 
 
-@pytest.mark.xfail(strict=True, reason="recovery does not replay OrderAdopted")
 def test_a_node_crashing_twice_keeps_the_orders_it_adopted_after_the_first_crash() -> None:
-    """``recover`` rebuilds orders from ``OrderSubmitted`` only: after a second crash the
-    orders adopted after the first one are forgotten, adopted again, and the audit
-    refuses the journal (``OrderAdopted moves order ... from filled to submitted``)."""
+    """Found by the campaigns: ``recover`` rebuilt orders from ``OrderSubmitted`` only, so
+    after a second crash the orders adopted after the first one were forgotten, adopted
+    again, and the audit refused the journal. Recovery now replays ``OrderAdopted``."""
     config = CampaignConfig(days=3, chaos=SHORT_CHAOS, seed=1)
     result = Campaign(config, workarounds=False).run()
     assert result.fatal is None, result.fatal

@@ -246,6 +246,20 @@ class _Rebuild:
             _move(order, OrderStatus.SUBMITTED, record.seq)
             orders[request.client_order_id] = order
             return
+        if kind == "OrderAdopted":
+            # Adopted after an earlier crash: the adoption stands for its decision and
+            # submission (both were lost with that crash's tail).
+            request = msgspec.convert(payload["request"], OrderRequest)
+            if request.client_order_id in orders:
+                return
+            strategy = str(payload["strategy"])
+            order = Order(request, strategy)
+            _move(order, OrderStatus.SUBMITTED, record.seq)
+            if payload.get("venue_status") == "open":
+                _move(order, OrderStatus.ACCEPTED, record.seq)
+            orders[request.client_order_id] = order
+            self.approved[request.client_order_id] = strategy
+            return
         order_ = orders.get(payload.get("client_order_id", ""))
         if order_ is None:
             return  # e.g. a refusal by a halted execution: no order was ever sent
