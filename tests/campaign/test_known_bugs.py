@@ -1,9 +1,4 @@
-"""System bugs the first campaigns found, reproduced without the campaign's workarounds.
-
-Each test is a strict xfail: the day the bug is fixed it passes, the xfail turns into a
-failure, and the campaign's workaround (``Campaign(workarounds=False)`` switches them
-off) can go.
-"""
+"""System bugs the first campaigns found, kept as regression tests now that they are fixed."""
 
 from __future__ import annotations
 
@@ -20,5 +15,5 @@ def test_a_node_crashing_twice_keeps_the_orders_it_adopted_after_the_first_crash
     after a second crash the orders adopted after the first one were forgotten, adopted
     again, and the audit refused the journal. Recovery now replays ``OrderAdopted``."""
     config = CampaignConfig(days=3, chaos=SHORT_CHAOS, seed=1)
-    result = Campaign(config, workarounds=False).run()
+    result = Campaign(config).run()
     assert result.fatal is None, result.fatal

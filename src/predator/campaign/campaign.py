@@ -102,12 +102,10 @@ class Campaign:
         *,
         progress: ProgressCallback | None = None,
         progress_every: int = 1440,
-        workarounds: bool = True,
     ) -> None:
         self.config = config
         self._progress = progress
         self._progress_every = progress_every
-        self._workarounds = workarounds
         self._events_before = 0
         self._index = 0
         self.unplanned: list[str] = []
@@ -175,7 +173,6 @@ class Campaign:
             journal_batch=config.journal_batch,
             postmortems=config.postmortems,
             reconciliation=config.reconciliation,
-            workarounds=self._workarounds,
         )
         kernel = node.start()
         engines = {slot.name: slot.engine for slot in kernel.slots}

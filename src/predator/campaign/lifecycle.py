@@ -15,8 +15,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import msgspec
-
 from predator.campaign.events import NodeCrashed, NodeRestarted
 from predator.campaign.operator import ACTOR, AutoOperator
 from predator.chaos import ChaosBus, ChaosEngine, FaultInjector, PlannedFault
@@ -28,13 +26,7 @@ from predator.market.bar import Bar
 from predator.market.bar_loader import BarFeed
 from predator.node.backtest import BacktestConfig, _announce_run, _build_kernel
 from predator.node.kernel import Kernel
-from predator.node.recovery import (
-    DurableJournal,
-    load_durable,
-    prepare_resume,
-    recover,
-    refuse_unaudited,
-)
+from predator.node.recovery import load_durable, prepare_resume, recover
 from predator.validation.reconciliation import ReconciliationReport
 from predator.venue.paper_exchange import PaperExchange
 
@@ -81,7 +73,6 @@ class CampaignNode:
         journal_batch: int,
         postmortems: bool,
         reconciliation: bool,
-        workarounds: bool = True,
     ) -> None:
         self.feed = feed
         self.bars = bars
@@ -97,7 +88,6 @@ class CampaignNode:
             None if out_dir is None or not postmortems else out_dir / "postmortems"
         )
         self.reconciliation = reconciliation
-        self.workarounds = workarounds
         self._memory: MemoryStore | None = None
         self.journal_path = None if out_dir is None else out_dir / "journal.sqlite"
         self.kernel: Kernel
@@ -249,10 +239,7 @@ class CampaignNode:
                 down_ns=now - crash.at_ns,
             )
         )
-        if self.workarounds:
-            refuse_unaudited(durable.records, chain_verified=True)
-            durable = _adopted_as_submitted(durable)
-        report = recover(durable, exchange=exchange, kernel=fresh, audited=self.workarounds)
+        report = recover(durable, exchange=exchange, kernel=fresh)
         start = max(0, index - window)
         prepare_resume(
             fresh, _sub_feed(self.feed, self.bars[start:index]), self.config, self.journal
@@ -297,27 +284,6 @@ def _crash_reason(crash: Crash) -> str:
     if crash.deliberate:
         return f"restarted by the auto-operator: {detail}"
     return f"died of an unhandled error: {detail}"
-
-
-def _adopted_as_submitted(durable: DurableJournal) -> DurableJournal:
-    """Workaround for a recovery bug: ``recover`` replays ``OrderSubmitted`` but not
-    ``OrderAdopted``, so a node crashing a second time forgets the orders it adopted
-    after the first crash (their journaled fills are skipped) and adopts them again,
-    which the audit then refuses. Each ``OrderAdopted`` is replayed as the submission it
-    stands for (same seq, same chain: the records were audited before this)."""
-    records = []
-    for record in durable.records:
-        if record.type == "OrderAdopted":
-            payload = record.payload
-            submitted = {
-                "ts": payload.get("ts", record.ts),
-                "client_order_id": payload["client_order_id"],
-                "strategy": payload["strategy"],
-                "request": payload["request"],
-            }
-            record = msgspec.structs.replace(record, type="OrderSubmitted", payload=submitted)
-        records.append(record)
-    return msgspec.structs.replace(durable, records=tuple(records))
 
 
 def _sub_feed(feed: BarFeed, bars: Sequence[Bar]) -> BarFeed:
