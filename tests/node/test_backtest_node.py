@@ -257,3 +257,13 @@ def test_live_mode_checks_invariants_on_a_timer_and_still_catches_a_broken_ledge
             kernel.clock.set(bar.ts)
             kernel.bus.publish(bar)
     assert kernel.kill_switch.is_tripped("global")
+
+
+def test_a_cooldown_of_zero_seconds_disables_it_as_documented() -> None:
+    # Found by the campaigns: docs/risk.example.toml says 0 disables, the kernel raised.
+    feed = load_bars(shared_data_dir() / "backtesting_py_GOOG_daily_2004-2013.csv")
+    config = BacktestConfig(
+        params={"fast": 10, "slow": 30}, risk={"protections": {"cooldown_seconds": 0}}
+    )
+    result = Backtest(feed, config).run()
+    assert result.trades > 0

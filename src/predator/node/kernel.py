@@ -41,6 +41,7 @@ from predator.risk.protections import (
     CooldownPeriod,
     LowProfitLock,
     MaxDrawdownProtection,
+    Protection,
     Protections,
     StoplossGuard,
 )
@@ -76,29 +77,27 @@ def _protections(
 ) -> Protections:
     """The configured protections of one strategy (its pool's capital sizes money rules)."""
     cfg = risk.config.protections
-    return Protections(
-        [
-            MaxDrawdownProtection(
-                cfg.max_drawdown.lookback_ns,
-                cfg.max_drawdown.max_allowed_drawdown,
-                cfg.max_drawdown.stop_ns,
-            ),
-            StoplossGuard(
-                cfg.stoploss_guard.lookback_ns,
-                cfg.stoploss_guard.trade_limit,
-                cfg.stoploss_guard.stop_ns,
-            ),
-            CooldownPeriod(cfg.cooldown_ns),
-            LowProfitLock(
-                cfg.low_profit.lookback_ns,
-                cfg.low_profit.trade_limit,
-                int(cfg.low_profit.required_profit * capital),
-                cfg.low_profit.stop_ns,
-            ),
-        ],
-        publish=bus.publish,
-        money_precision=money_precision,
-    )
+    rules: list[Protection] = [
+        MaxDrawdownProtection(
+            cfg.max_drawdown.lookback_ns,
+            cfg.max_drawdown.max_allowed_drawdown,
+            cfg.max_drawdown.stop_ns,
+        ),
+        StoplossGuard(
+            cfg.stoploss_guard.lookback_ns,
+            cfg.stoploss_guard.trade_limit,
+            cfg.stoploss_guard.stop_ns,
+        ),
+        LowProfitLock(
+            cfg.low_profit.lookback_ns,
+            cfg.low_profit.trade_limit,
+            int(cfg.low_profit.required_profit * capital),
+            cfg.low_profit.stop_ns,
+        ),
+    ]
+    if cfg.cooldown_ns > 0:  # 0 disables the cooldown, as the config documents
+        rules.insert(2, CooldownPeriod(cfg.cooldown_ns))
+    return Protections(rules, publish=bus.publish, money_precision=money_precision)
 
 
 def _is_journaled(event_type: type) -> bool:
