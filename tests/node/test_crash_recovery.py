@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from predator.core.events import Event
-from predator.execution.order import OrderFilled, OrderSubmitted
+from predator.execution.order import OrderFilled, OrderRejected, OrderSubmitted
 from predator.ledger import Journal
 from predator.ledger.journal import JournalRecord
 from predator.ledger.stores import SqliteStore
@@ -350,3 +350,36 @@ def test_a_kill_switch_tripped_before_the_crash_is_still_tripped_after_it(
     assert kernel3.kill_switch.is_tripped("strategy:sma_cross")
     assert kernel3.runners["sma_cross"].stopped is not None
     assert kernel3.breakers["sma_cross"].trips == 1
+
+
+def test_orders_refused_by_a_halted_execution_are_still_counted_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    # Found by the campaigns: recovery skipped them and RunCompleted's order count fell
+    # short of the journal's, so the audit of the finished run failed.
+    path = tmp_path / "journal.db"
+    journal = Journal(path, batch_size=BATCH)
+    kernel = _build_kernel(goog(), config(), journal)
+    _announce_run(kernel, goog(), config(), journal)
+    for runner in kernel.runners.values():
+        runner.start()
+    bars = list(goog())
+    refused: list[str] = []
+    kernel.bus.subscribe(
+        OrderRejected,
+        lambda e: refused.append(e.client_order_id) if e.reason == "execution_halted" else None,
+    )
+    for index, bar in enumerate(bars[:900]):
+        if index == 300:
+            kernel.execution.halted = "halted for the test"
+        kernel.clock.set(bar.ts)
+        kernel.bus.publish(bar)
+    assert refused
+    journal.flush()
+    journal.store.close()
+
+    fresh, report, _events = restart(Crashed(path, kernel.exchange, bars[900:], 0))
+    assert report.reconciled
+    assert len(fresh.execution.orders) == len(kernel.execution.orders)
+    for client_order_id in refused:
+        assert fresh.execution.orders[client_order_id].status.value == "rejected"

@@ -51,7 +51,7 @@ from predator.node.snapshot import (
 from predator.portfolio.transfers import CapitalTransferred, TransferInvalid, apply_transfer
 from predator.risk.risk_engine import MINUTE_NS
 from predator.validation.audit import audit
-from predator.venue.orders import OrderRequest, VenueOrderFilled
+from predator.venue.orders import OrderRequest, Side, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
 
 if TYPE_CHECKING:
@@ -262,7 +262,9 @@ class _Rebuild:
             return
         order_ = orders.get(payload.get("client_order_id", ""))
         if order_ is None:
-            return  # e.g. a refusal by a halted execution: no order was ever sent
+            if kind == "OrderRejected":
+                self._refused(payload, record.seq)
+            return
         if kind == "OrderAccepted":
             if order_.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
                 order_.venue_order_id = payload["venue_order_id"]
@@ -274,6 +276,26 @@ class _Rebuild:
                 _move(order_, OrderStatus.CANCELED, record.seq)
         elif kind == "OrderRejected" and order_.is_open:
             _move(order_, OrderStatus.REJECTED, record.seq)
+
+    def _refused(self, payload: dict[str, Any], seq: int) -> None:
+        """An approved intent execution refused to send (it was halted): it never reached
+        the venue, but it is one of the run's orders (terminal, REJECTED), as the audit
+        and ``RunCompleted`` count it. Its request was not journaled: a placeholder of the
+        run's instrument stands in, never sent."""
+        strategy = str(payload["strategy"])
+        account = next(
+            (slot.account for slot in self.kernel.slots if slot.name == strategy), "main"
+        )
+        request = OrderRequest(
+            client_order_id=str(payload["client_order_id"]),
+            symbol=self.kernel.instrument.symbol,
+            side=Side.BUY,
+            quantity=0,
+            account=account,
+        )
+        order = Order(request, strategy)
+        _move(order, OrderStatus.REJECTED, seq)
+        self.kernel.execution.orders[request.client_order_id] = order
 
     def _fill(self, order: Order, fill: OrderFilled, seq: int) -> None:
         if fill.trade_id in self.applied:
