@@ -7,9 +7,8 @@ for and fail today (docs/chaos.md has the reproductions).
 
 from __future__ import annotations
 
-from conftest import ChaosNode, btc, goog
-
 from predator.node import BacktestConfig
+from predator.testkit.chaos_node import ChaosNode, btc, goog
 from predator.validation.reconciliation import FillRecovered, ReconciliationMismatch
 
 BTC_SMA = BacktestConfig(params={"fast": 5, "slow": 15}, cash="1000000", risk={})

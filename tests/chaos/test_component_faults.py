@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from conftest import NS, ChaosNode, btc
-
 from predator.execution.heartbeat import ExecutionHalted
 from predator.execution.order import OrderSubmitted
 from predator.node import BacktestConfig, StrategySpec
@@ -17,6 +15,7 @@ from predator.risk.circuit_breaker import BreakerState, BreakerStateChanged
 from predator.risk.emergency_stop import KillSwitchTripped
 from predator.risk.risk_engine import RiskDecision
 from predator.strategy.runner import StrategyFailed
+from predator.testkit.chaos_node import NS, ChaosNode, btc
 
 BTC_SMA = BacktestConfig(params={"fast": 5, "slow": 15}, cash="1000000", risk={})
 TWO = BacktestConfig(

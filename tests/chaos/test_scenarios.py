@@ -12,7 +12,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from conftest import NS, ChaosNode, btc, goog
 
 from predator.chaos import (
     SCENARIO_NAMES,
@@ -32,6 +31,7 @@ from predator.node.backtest import _announce_run, _build_kernel
 from predator.risk.emergency_stop import KillSwitchTripped
 from predator.risk.protections import ProtectionLocked
 from predator.risk.risk_engine import RiskDecision
+from predator.testkit.chaos_node import NS, ChaosNode, btc, goog
 
 GOOG_SMA = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
 LIBRARY = ScenarioLibrary()

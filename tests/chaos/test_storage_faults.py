@@ -7,10 +7,9 @@ halts while commits fail and resumes once they succeed.
 
 from __future__ import annotations
 
-from conftest import ChaosNode, btc, goog
-
 from predator.ledger.journal import verify_chain
 from predator.node import BacktestConfig
+from predator.testkit.chaos_node import ChaosNode, btc, goog
 from predator.validation.reconciliation import ReconciliationMismatch
 
 GOOG_SMA = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")

@@ -6,13 +6,12 @@ own records; reject storms and disconnects must open breakers, never crash the n
 
 from __future__ import annotations
 
-from conftest import ChaosNode, btc, goog
-
 from predator.chaos import FaultInjected
 from predator.execution.order import OrderStatus
 from predator.node import BacktestConfig
 from predator.risk.circuit_breaker import BreakerState, BreakerStateChanged
 from predator.risk.emergency_stop import KillSwitchTripped
+from predator.testkit.chaos_node import ChaosNode, btc, goog
 from predator.validation.reconciliation import FillRecovered, ReconciliationMismatch
 
 GOOG_SMA = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")

@@ -21,6 +21,10 @@ Handler = Callable[[Any], Any]
 TypeFilter = Callable[[type], bool]
 
 
+class _Vetoed(Exception):
+    """A guard stopped the message: delivery ends here."""
+
+
 class NoHandler(LookupError):
     """A command was sent that no component handles."""
 
@@ -116,29 +120,36 @@ class MessageBus:
             raise ValueError(f"{event_type.__name__} already has a guard")
         self._guards[event_type] = accept
 
+        def veto(event: E) -> None:
+            if not accept(event):
+                raise _Vetoed
+
+        # First in delivery order (below any subscription's sequence number), exact type.
+        entry = (-(1 << 62), veto, lambda t: t is event_type)
+        self._subscribers.setdefault(event_type, []).insert(0, entry)
+        self._resolved.clear()
+
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to its subscribers (through the interceptor, if any)."""
         self.published += 1
         if self._interceptor is not None:
             self._interceptor.intercept(event, self._deliver_event)
             return
-        if self._guards:
-            guard = self._guards.get(type(event))
-            if guard is not None and not guard(event):
-                return
         handlers = self._resolved.get(type(event))
         if handlers is None:
             handlers = self.handlers_for(type(event))
-        for handler in handlers:
-            handler(event)
+        try:
+            for handler in handlers:
+                handler(event)
+        except _Vetoed:
+            return
 
     def _deliver_event(self, event: Message) -> None:
-        if self._guards:
-            guard = self._guards.get(type(event))
-            if guard is not None and not guard(event):
-                return
-        for handler in self.handlers_for(type(event)):
-            handler(event)
+        try:
+            for handler in self.handlers_for(type(event)):
+                handler(event)
+        except _Vetoed:
+            return
 
     # -- commands -------------------------------------------------------------------
     def register(self, command_type: type[C], handler: Callable[[C], Any]) -> None:

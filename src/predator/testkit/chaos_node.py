@@ -11,8 +11,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from predator.chaos import ChaosBus, FaultInjector, PlannedFault
 from predator.core.events import Event
 from predator.core.rng import RngStreams
@@ -24,7 +22,8 @@ from predator.node.backtest import _announce_run, _build_kernel
 from predator.node.kernel import Kernel
 from predator.testkit import shared_data_dir
 
-BTC = Path(__file__).resolve().parents[2] / "data" / "binanceus_BTCUSDT_1m_20230301_20230321.csv.gz"
+BTC = Path(__file__).resolve().parents[3] / "data" / "binanceus_BTCUSDT_1m_20230301_20230321.csv.gz"
+"""The bundled real capture (the repository's data/), as make demo uses it."""
 NS = 1_000_000_000
 
 
@@ -116,8 +115,3 @@ class ChaosNode:
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
-
-
-@pytest.fixture
-def chaos_node() -> type[ChaosNode]:
-    return ChaosNode
