@@ -60,6 +60,7 @@ class Crash:
     def on_event(self, _event: Event) -> None:
         if not self.dead and self.journal.last_seq >= self.at:
             self.dead = True
+            self.journal.sever()  # the unflushed batch dies with the process
 
     def intercept(self, message: Message, deliver: Callable[[Message], Any]) -> Any:
         return None if self.dead else deliver(message)

@@ -65,6 +65,8 @@ class MessageBus:
         self._commands: dict[type, Handler] = {}
         self._interceptor: Interceptor | None = None
         self._guards: dict[type, Callable[[Any], bool]] = {}
+        self._taps: list[tuple[type, Handler, TypeFilter | None]] = []
+        self._tap_resolved: dict[type, tuple[Handler, ...]] = {}
         self.published = 0
 
     # -- events ---------------------------------------------------------------------
@@ -129,9 +131,35 @@ class MessageBus:
         self._subscribers.setdefault(event_type, []).insert(0, entry)
         self._resolved.clear()
 
+    def tap(
+        self,
+        event_type: type[E],
+        handler: Callable[[E], Any],
+        *,
+        where: TypeFilter | None = None,
+    ) -> None:
+        """Hand every published ``event_type`` (or subclass) to ``handler`` as it is
+        published, before the interceptor: the node's own record of its facts (the
+        journal), which no transport fault can delay, drop or reorder."""
+        self._taps.append((event_type, handler, where))
+        self._tap_resolved.clear()
+
+    def _taps_for(self, event_type: type) -> tuple[Handler, ...]:
+        taps = self._tap_resolved.get(event_type)
+        if taps is None:
+            taps = self._tap_resolved[event_type] = tuple(
+                handler
+                for base, handler, where in self._taps
+                if issubclass(event_type, base) and (where is None or where(event_type))
+            )
+        return taps
+
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to its subscribers (through the interceptor, if any)."""
         self.published += 1
+        if self._taps:
+            for tap in self._taps_for(type(event)):
+                tap(event)
         if self._interceptor is not None:
             self._interceptor.intercept(event, self._deliver_event)
             return

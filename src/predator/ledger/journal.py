@@ -134,6 +134,7 @@ class Journal:
         """Why the last commit failed, while it has not succeeded since."""
         self._seq, self._chain = store.load_tail()
         self._closed = False
+        self._severed = False
 
     @classmethod
     def open(cls, url: str | os.PathLike[str], *, batch_size: int = 2048) -> Journal:
@@ -144,6 +145,8 @@ class Journal:
     def append(self, event: Event) -> int:
         """Append ``event``; returns its sequence number. Durable after the next flush."""
         if self._closed:
+            if self._severed:
+                return self._seq  # the process is dead: nothing it does reaches the disk
             raise JournalClosed("journal is closed")
         # The hot path of every simulation: encode, chain, buffer. Keep it this lean.
         payload = self._encode(event)
@@ -218,6 +221,13 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         """Store a run-level fact (config, data digest) outside the event chain."""
         self.store.set_meta(key, value)
+
+    def sever(self) -> None:
+        """Simulate the process dying: the pending batch is lost, the store is released
+        and every later append is silently dropped (a dead process writes nothing)."""
+        self._pending.clear()
+        self._severed = self._closed = True
+        self.store.close()
 
     def close(self) -> None:
         """Flush and close; further appends raise :class:`JournalClosed`."""

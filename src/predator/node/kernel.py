@@ -142,8 +142,9 @@ class Kernel:
         self.scheduler = ScenarioClock(clock)
         self.bus = bus = MessageBus()
         self.journal = journal
-        # The journal hears every fact first, so it records causes before their effects.
-        bus.subscribe(Event, journal.append, where=_is_journaled)
+        # The journal hears every fact first, as it is published (a tap: before any chaos
+        # layer on the bus), so it records causes before their effects.
+        bus.tap(Event, journal.append, where=_is_journaled)
         self.ledger = Ledger(instrument.quote_currency, instrument.money_precision)
         self.slots = list(slots)
         main = self.slots[0]
@@ -172,7 +173,7 @@ class Kernel:
         self.snapshots = 0
         self._snapshot_seq = journal.last_seq
         self.control_log: list[Event] = []
-        bus.subscribe(Event, self.control_log.append, where=_is_control)
+        bus.tap(Event, self.control_log.append, where=_is_control)
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1 event, not {snapshot_every}")
         self._halted_by_journal = False

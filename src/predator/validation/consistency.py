@@ -59,7 +59,9 @@ class ConsistencyChecker:
         self._positions: dict[tuple[str, str], int] = {}
         self.checks = 0
         self.violations: list[InvariantViolated] = []
-        bus.subscribe(RiskDecision, self._on_decision)
+        # A decision is the risk engine's own fact: heard as journaled (a tap), not as a
+        # transport between components may deliver it.
+        bus.tap(RiskDecision, self._on_decision)
         bus.subscribe(OrderSubmitted, self._on_submitted)
         bus.subscribe(OrderFilled, self._on_fill)
 
