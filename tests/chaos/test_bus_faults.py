@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from predator.node import BacktestConfig
 from predator.testkit.chaos_node import ChaosNode, btc, goog
+from predator.validation import audit
 from predator.validation.reconciliation import FillRecovered, ReconciliationMismatch
 
 BTC_SMA = BacktestConfig(params={"fast": 5, "slow": 15}, cash="1000000", risk={})
@@ -122,3 +123,26 @@ def test_corrupt_fill_report_is_refused_not_fatal() -> None:
         cash, _positions = node.kernel.exchange.account_snapshot(portfolio.account)
         assert portfolio.cash == cash  # the venue's real fills were recovered
         portfolio.check_balance_equation()
+
+
+def test_a_decision_lost_on_the_bus_is_still_journaled_before_its_order() -> None:
+    # Found by the campaigns: a chaos layer delaying or dropping RiskDecision on the bus
+    # left orders in the journal without their decision, and the audit then refused the
+    # journal at the next restart. The journal now taps facts as they are published.
+    node = ChaosNode(goog(), GOOG_SMA)
+    node.play(30)
+    fault = node.fault("bus_drop", target="risk", duration_s=400 * 86_400, probability=1.0)
+    node.play(400)
+    assert node.injector.counts[fault.fault_id]["dropped"] > 0
+    node.journal.flush()
+    records = list(node.journal.records())
+    decided = {r.payload["client_order_id"] for r in records if r.type == "RiskDecision"}
+    # (Heartbeats are lost too: execution halts and refuses the approved orders.)
+    orders = [
+        r.payload["client_order_id"]
+        for r in records
+        if r.type in ("OrderSubmitted", "OrderRejected")
+    ]
+    assert orders and all(client_order_id in decided for client_order_id in orders)
+    coverage = [f for f in audit(records).findings if f.check == "coverage"]
+    assert coverage == []
