@@ -16,7 +16,7 @@ from predator.market.instrument import Instrument
 from predator.venue.fees import CommissionModel
 from predator.venue.l2_orders import L2Order, reference_price
 from predator.venue.orders import Liquidity, Side
-from predator.venue.paper_exchange import TransferRefused, VenueAccount
+from predator.venue.paper_exchange import VenueAccount, move_cash
 
 __all__ = ["L2Accounts"]
 
@@ -132,27 +132,14 @@ class L2Accounts:
     ) -> None:
         """Move ``amount`` of free cash, or raise :class:`TransferRefused` (nothing moves),
         with the same rules as the bar-mode venue's ``transfer``."""
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise TransferRefused(from_account, to_account, amount, "amount must be an int > 0")
-        for name in (from_account, to_account):
-            if name not in self.accounts:
-                raise TransferRefused(from_account, to_account, amount, f"no account {name!r}")
-        if from_account == to_account:
-            raise TransferRefused(from_account, to_account, amount, "same account")
-        if halted:
-            raise TransferRefused(from_account, to_account, amount, "venue is halted")
-        free = self.transferable(from_account, orders)
-        if amount > free:
-            cash = self.accounts[from_account].cash
-            raise TransferRefused(
-                from_account,
-                to_account,
-                amount,
-                f"{from_account} has {free} units free to transfer (cash {cash}; the rest"
-                " is needed by its positions and open orders)",
-            )
-        self.accounts[from_account].cash -= amount
-        self.accounts[to_account].cash += amount
+        move_cash(
+            self.accounts,
+            from_account,
+            to_account,
+            amount,
+            halted=halted,
+            free=lambda: self.transferable(from_account, orders),
+        )
 
     # -- fills --------------------------------------------------------------------------
     def affordable_at_fill(

@@ -35,7 +35,7 @@ from predator.venue.orders import (
     VenueReport,
 )
 
-__all__ = ["PaperExchange", "TransferRefused", "VenueAccount", "VenueTransfer"]
+__all__ = ["PaperExchange", "TransferRefused", "VenueAccount", "VenueTransfer", "move_cash"]
 
 ReportSink = Callable[[VenueReport], None]
 
@@ -73,6 +73,40 @@ class VenueTransfer(msgspec.Struct, frozen=True, kw_only=True):
     from_account: str
     to_account: str
     amount: int
+
+
+def move_cash(
+    accounts: Mapping[str, VenueAccount],
+    from_account: str,
+    to_account: str,
+    amount: int,
+    *,
+    halted: bool,
+    free: Callable[[], int],
+) -> None:
+    """Move ``amount`` of ``free()`` cash between sub-accounts, or raise
+    :class:`TransferRefused` (nothing moves): the rule every paper venue applies."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise TransferRefused(from_account, to_account, amount, "amount must be an int > 0")
+    for name in (from_account, to_account):
+        if name not in accounts:
+            raise TransferRefused(from_account, to_account, amount, f"no account {name!r}")
+    if from_account == to_account:
+        raise TransferRefused(from_account, to_account, amount, "same account")
+    if halted:
+        raise TransferRefused(from_account, to_account, amount, "venue is halted")
+    available = free()
+    if amount > available:
+        cash = accounts[from_account].cash
+        raise TransferRefused(
+            from_account,
+            to_account,
+            amount,
+            f"{from_account} has {available} units free to transfer (cash {cash}; the rest"
+            " is needed by its positions and open orders)",
+        )
+    accounts[from_account].cash -= amount
+    accounts[to_account].cash += amount
 
 
 class TransferRefused(ValueError):
@@ -197,27 +231,14 @@ class PaperExchange:
         :meth:`transferable` allows (cash never goes negative, positions and open orders
         keep what they need). Returns the venue's record of the transfer.
         """
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise TransferRefused(from_account, to_account, amount, "amount must be an int > 0")
-        for name in (from_account, to_account):
-            if name not in self.accounts:
-                raise TransferRefused(from_account, to_account, amount, f"no account {name!r}")
-        if from_account == to_account:
-            raise TransferRefused(from_account, to_account, amount, "same account")
-        if self.halted:
-            raise TransferRefused(from_account, to_account, amount, "venue is halted")
-        free = self.transferable(from_account)
-        if amount > free:
-            cash = self.accounts[from_account].cash
-            raise TransferRefused(
-                from_account,
-                to_account,
-                amount,
-                f"{from_account} has {free} units free to transfer (cash {cash}; the rest"
-                " is needed by its positions and open orders)",
-            )
-        self.accounts[from_account].cash -= amount
-        self.accounts[to_account].cash += amount
+        move_cash(
+            self.accounts,
+            from_account,
+            to_account,
+            amount,
+            halted=self.halted,
+            free=lambda: self.transferable(from_account),
+        )
         record = VenueTransfer(
             transfer_id=f"X{len(self.transfer_log) + 1}",
             ts=self._clock.now_ns(),
