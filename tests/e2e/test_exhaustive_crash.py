@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from predator.core.events import Event, Message
+from predator.core.events import Event
 from predator.ledger import Journal
 from predator.ledger.stores import SqliteStore, open_store
 from predator.market import BarFeed, load_bars
@@ -36,6 +35,7 @@ from predator.node import (
 )
 from predator.node.backtest import _announce_run, _build_kernel, _finish_run
 from predator.testkit import shared_data_dir
+from predator.testkit.crash import Crash
 from predator.validation import audit
 
 BATCH = 16
@@ -47,23 +47,6 @@ CONFIG = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
 
 def _feed() -> BarFeed:
     return load_bars(shared_data_dir() / "backtesting_py_GOOG_daily_2004-2013.csv")
-
-
-class Crash:
-    """Kills the node after journal event ``at``: nothing reaches it or leaves it again."""
-
-    def __init__(self, journal: Journal, at: int) -> None:
-        self.journal = journal
-        self.at = at
-        self.dead = False
-
-    def on_event(self, _event: Event) -> None:
-        if not self.dead and self.journal.last_seq >= self.at:
-            self.dead = True
-            self.journal.sever()  # the unflushed batch dies with the process
-
-    def intercept(self, message: Message, deliver: Callable[[Message], Any]) -> Any:
-        return None if self.dead else deliver(message)
 
 
 def _final(result_kernel: Any) -> tuple[Any, ...]:

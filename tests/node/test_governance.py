@@ -8,14 +8,13 @@ allocator runs weekly on the kernel's scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from predator.core.events import Event, Message
+from predator.core.events import Event
 from predator.ledger import Journal
 from predator.ledger.stores import SqliteStore
 from predator.market import BarFeed, load_bars
@@ -32,6 +31,7 @@ from predator.node.snapshot import decode_snapshot, restore_snapshot, take_snaps
 from predator.portfolio.transfers import CapitalTransferred
 from predator.strategy.allocator import DAY_NS, Allocator, AllocatorConfig
 from predator.testkit import shared_data_dir
+from predator.testkit.crash import Crash
 from predator.validation import audit
 
 BATCH = 16
@@ -64,22 +64,6 @@ GOVERNANCE: dict[str, Any] = {
 @cache
 def goog() -> BarFeed:
     return load_bars(shared_data_dir() / "backtesting_py_GOOG_daily_2004-2013.csv")
-
-
-class Crash:
-    """Kills the node after journal event ``at``: nothing reaches it or leaves it again."""
-
-    def __init__(self, journal: Journal, at: int) -> None:
-        self.journal = journal
-        self.at = at
-        self.dead = False
-
-    def on_event(self, _event: Event) -> None:
-        if not self.dead and self.journal.last_seq >= self.at:
-            self.dead = True
-
-    def intercept(self, message: Message, deliver: Callable[[Message], Any]) -> Any:
-        return None if self.dead else deliver(message)
 
 
 class Run:
@@ -164,6 +148,16 @@ def test_the_allocator_moves_capital_between_engines_and_the_journal_audits_clea
     assert sum(1 for p in kernel.portfolios.values() if p.transfers) >= 2
     report_ = reference.governance.allocator.report()
     assert report_["reallocations"] >= 1 and report_["rounds"] > 400
+
+
+def test_each_strategys_pnl_capital_follows_the_transfers(reference: Run) -> None:
+    kernel = reference.kernel
+    for slot in kernel.slots:
+        portfolio = kernel.portfolios[slot.name]
+        # Capital allocated: the start plus what came in minus what went out (never below
+        # 0: a pool that gave away its winnings has no capital left to earn a return on).
+        assert kernel.pnl.capital_of(slot.name) == max(0, slot.capital + portfolio.transfers)
+    assert any(p.transfers for p in kernel.portfolios.values())
 
 
 def test_a_governed_run_is_deterministic(reference: Run, tmp_path: Path) -> None:

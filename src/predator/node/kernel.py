@@ -34,6 +34,7 @@ from predator.node.risk_settings import RiskSettings
 from predator.node.snapshot import CONTROL_EVENTS, take_snapshot
 from predator.portfolio.portfolio import Portfolio
 from predator.portfolio.stats import EquityCurve
+from predator.portfolio.transfers import CapitalTransferred
 from predator.risk.circuit_breaker import BreakerStateChanged, CircuitBreaker
 from predator.risk.emergency_stop import EmergencyStop, KillSwitchTripped
 from predator.risk.pnl_tracker import AllocationRule, ProfitLossTracker
@@ -241,6 +242,11 @@ class Kernel:
         )
         for slot in self.slots:
             self.pnl.set_capital(slot.name, slot.capital)
+        # ROI is over the capital a pool holds: transfers move it.
+        self._pool_strategy = {slot.account: slot.name for slot in self.slots}
+        self._start_capital = {slot.name: slot.capital for slot in self.slots}
+        self._net_transfers: dict[str, int] = {}
+        bus.subscribe(CapitalTransferred, self._on_transfer)
         self.curve = EquityCurve()
         self._pnl_seen: dict[str, int] = {}
         self._flattens = 0
@@ -414,6 +420,25 @@ class Kernel:
 
     def _reconcile(self, bar: Bar) -> None:
         self.reconciliation.maybe_check(bar.ts)
+
+    def _on_transfer(self, event: CapitalTransferred) -> None:
+        # Allocated capital: the start plus what came in minus what went out, never below
+        # 0 (a pool that gave away its winnings has nothing left to earn a return on).
+        for pool, signed in ((event.from_pool, -event.amount), (event.to_pool, event.amount)):
+            strategy = self._pool_strategy.get(pool)
+            if strategy is not None:
+                net = self._net_transfers.get(strategy, 0) + signed
+                self._net_transfers[strategy] = net
+                start = self._start_capital[strategy]
+                self.pnl.set_capital(strategy, max(0, start + net))
+
+    def sync_pnl_capital(self) -> None:
+        """Take each pool's net transfers from its portfolio (after a recovery rebuilt it
+        without publishing): the PnL tracker's capital follows them again."""
+        for slot in self.slots:
+            net = self.portfolios[slot.name].transfers
+            self._net_transfers[slot.name] = net
+            self.pnl.set_capital(slot.name, max(0, slot.capital + net))
 
     def feed_pnl(self) -> None:
         """Give the PnL tracker every trade closed so far (once each)."""

@@ -496,6 +496,7 @@ def recover(
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
     reconciliation.resume_from(since, rebuild.applied, rebuild.transfer_ids)
+    kernel.sync_pnl_capital()
     if kernel.consistency is not None:  # it starts from the rebuilt state
         kernel.consistency.resync()
     kernel.bus.subscribe(OrderFilled, rebuild.record_recovered)

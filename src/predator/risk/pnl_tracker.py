@@ -239,6 +239,10 @@ class ProfitLossTracker:
             raise ValueError(f"capital of {strategy!r} cannot be negative, got {amount}")
         self._capital[strategy] = amount
 
+    def capital_of(self, strategy: str) -> int:
+        """Capital allocated to ``strategy`` (0 when none was set)."""
+        return self._capital.get(strategy, 0)
+
     # -- feeding ------------------------------------------------------------------------
     def on_trade(self, strategy: str, engine: str, trade: ClosedTrade) -> None:
         """Account for one closed round trip of ``strategy`` running in ``engine``."""

@@ -30,7 +30,7 @@ CHECKS: dict[str, str] = {
     "coverage": "every fill has its order, every order an approved risk decision",
     "order_state": "every order moves only as the order state machine allows",
     "duplicate_fill": "no venue trade id is applied twice",
-    "balance": "the balance equation holds to the smallest unit after every fill",
+    "balance": "the balance equation holds to the smallest unit after every fill and transfer",
     "fee": "every fill's fee is the run's commission on it",
     "pnl": "realized PnL and fees recomputed from the fills equal RunCompleted's",
     "counts": "fills, trades and orders recomputed equal RunCompleted's",
