@@ -87,7 +87,11 @@ def compute_metrics(
         if h.end is not None and h.resumed_by in (None, *HUMAN_ACTORS_EXCLUDED)
     ]
     counts = timeline.counts
-    corrected = counts.get("FillRecovered", 0) + counts.get("OrderOutcomeRecovered", 0)
+    corrected = (
+        counts.get("FillRecovered", 0)
+        + counts.get("FillReversed", 0)
+        + counts.get("OrderOutcomeRecovered", 0)
+    )
     injected = [e for e in chaos_log if e["type"] == "FaultInjected"]
     by_kind: dict[str, int] = {}
     seen_ids: set[str] = set()

@@ -44,7 +44,14 @@ DETECTORS: dict[str, Test] = {
     "kill_switch.daily_loss_limit": _kill("daily_loss"),
     "kill_switch.breaker_trips": _kill("breaker_trips"),
     "reconciliation": lambda kind, _p: (
-        kind in ("FillRecovered", "OrderOutcomeRecovered", "ReconciliationMismatch", "OrderAdopted")
+        kind
+        in (
+            "FillRecovered",
+            "FillReversed",
+            "OrderOutcomeRecovered",
+            "ReconciliationMismatch",
+            "OrderAdopted",
+        )
     ),
     "recovery.audit": lambda kind, _p: kind == "NodeRestarted",
     "stale_data": _denied("stale_data"),

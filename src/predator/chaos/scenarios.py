@@ -123,7 +123,7 @@ _SCENARIOS: tuple[Scenario, ...] = (
         mode="faults",
         description="A VenueOrderFilled report for a fill the venue never made.",
         detected_by=("reconciliation",),
-        handled="ReconciliationMismatch (fill_unknown_at_venue) and the global kill switch",
+        handled="FillReversed: the venue has no such trade, so the fill is undone exactly",
     ),
     _S(
         name="partial_fill_storm",

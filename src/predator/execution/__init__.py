@@ -11,6 +11,7 @@ from predator.execution.heartbeat import (
     ResumeRefused,
 )
 from predator.execution.order import (
+    FillReversed,
     InvalidTransition,
     Order,
     OrderAccepted,
@@ -29,6 +30,7 @@ __all__ = [
     "ExecutionEngine",
     "ExecutionHalted",
     "ExecutionResumed",
+    "FillReversed",
     "InvalidTransition",
     "Order",
     "OrderAccepted",

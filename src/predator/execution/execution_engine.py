@@ -16,6 +16,7 @@ from predator.execution.heartbeat import (
     ResumeRefused,
 )
 from predator.execution.order import (
+    FillReversed,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -23,6 +24,7 @@ from predator.execution.order import (
     OrderRejected,
     OrderStatus,
     OrderSubmitted,
+    undo_fill,
 )
 from predator.execution.venue_client import VenueClient
 from predator.venue.orders import (
@@ -101,6 +103,17 @@ class ExecutionEngine:
         bus.register(ExecuteOrder, self._on_execute)
         bus.subscribe(VenueReport, self._on_report)
         bus.subscribe(CroHeartbeat, self._on_heartbeat)
+        bus.subscribe(FillReversed, self._on_reversed)
+
+    def _on_reversed(self, event: FillReversed) -> None:
+        """A fill proved false: the order is as before it, open again if the venue
+        still holds it."""
+        order = self.orders.get(event.client_order_id)
+        if order is None or event.trade_id not in order.trade_ids:
+            return
+        undo_fill(order, event)
+        if order.is_open:
+            self._open[order.client_order_id] = order
 
     # -- CRO heartbeat: fail closed -------------------------------------------------------
     def _on_heartbeat(self, heartbeat: CroHeartbeat) -> None:

@@ -13,6 +13,7 @@ from predator.core.events import Event
 from predator.venue.orders import Liquidity, OrderRequest, Side
 
 __all__ = [
+    "FillReversed",
     "InvalidTransition",
     "Order",
     "OrderAccepted",
@@ -22,6 +23,8 @@ __all__ = [
     "OrderRejected",
     "OrderStatus",
     "OrderSubmitted",
+    "status_after_reversal",
+    "undo_fill",
 ]
 
 
@@ -152,3 +155,49 @@ class OrderFilled(OrderEvent, frozen=True, kw_only=True):
     fee: int
     liquidity: Liquidity
     leaves_quantity: int
+
+
+class FillReversed(OrderEvent, frozen=True, kw_only=True):
+    """A journaled correction: the fill ``trade_id`` we applied is undone exactly.
+
+    Reconciliation proved it false (the venue, the authority on its trades, never made
+    it): the order, the pool, the ledger and the run's counts are as if it never came.
+    Carries the reversed fill's fields.
+    """
+
+    trade_id: str
+    account: str = "main"
+    symbol: str
+    side: Side
+    price: int
+    quantity: int
+    fee: int
+    liquidity: Liquidity
+    leaves_quantity: int
+    fill_ts: int
+    """When the reversed fill said it happened (``ts`` is when it was reversed)."""
+    reason: str
+
+
+def undo_fill(order: Order, reversed_: FillReversed) -> None:
+    """Take the reversed fill out of ``order``: trade id, quantity, fees and status."""
+    order.trade_ids.discard(reversed_.trade_id)
+    order.filled_quantity -= reversed_.quantity
+    order.fees -= reversed_.fee
+    order.status = status_after_reversal(order.status, reversed_, bool(order.trade_ids))
+
+
+def status_after_reversal(
+    status: OrderStatus, reversed_: FillReversed, other_fills: bool
+) -> OrderStatus:
+    """An order's status once the fill ``reversed_`` is taken out of it.
+
+    Only a fill that left the order open (or that completed it itself) changes it: an
+    order a real fill completed later, or the venue closed, stays as it is. Otherwise
+    it is open again, as the venue still holds it.
+    """
+    if status is OrderStatus.FILLED and reversed_.leaves_quantity > 0:
+        return status  # a later real fill completed it
+    if status not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        return status  # closed since by the venue's own answer (a cancel, an expiry)
+    return OrderStatus.PARTIALLY_FILLED if other_fills else OrderStatus.ACCEPTED

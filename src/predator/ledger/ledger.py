@@ -116,6 +116,24 @@ class Ledger:
         self._balances = dict(balances)
         self.transactions = transactions
 
+    def restore_accounts(
+        self, accounts: Iterable[str], balances: Mapping[str, int], transactions: int
+    ) -> None:
+        """Set ``accounts`` to ``balances`` (an account missing there was never used) and
+        the transaction count. They must be a pool's own accounts, which balance among
+        themselves: the trial balance stays zero."""
+        accounts = list(accounts)
+        before = sum(self._balances.get(account, 0) for account in accounts)
+        after = sum(balances.get(account, 0) for account in accounts)
+        if before != after:
+            raise BalanceEquationViolated("restored accounts", before, after)
+        for account in accounts:
+            if account in balances:
+                self._balances[account] = balances[account]
+            else:
+                self._balances.pop(account, None)
+        self.transactions = transactions
+
     def post_many(self, transactions: Iterable[Transaction]) -> None:
         """Post each transaction in order."""
         for transaction in transactions:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from predator.core.bus import MessageBus
 from predator.core.clock import Clock
 from predator.execution.heartbeat import ExecutionHalted
+from predator.execution.order import FillReversed
 from predator.notify.alerts import (
     AlertChannel,
     AlertDispatcher,
@@ -57,6 +58,7 @@ class KernelAlerts:
         bus.subscribe(ExecutionHalted, self._execution_halted)
         bus.subscribe(TradingStateChanged, self._trading_state)
         bus.subscribe(ProtectionLocked, self._protection)
+        bus.subscribe(FillReversed, self._fill_reversed)
 
     def counts(self) -> dict[str, int]:
         """Alerts raised so far, by severity label."""
@@ -73,6 +75,16 @@ class KernelAlerts:
             message=event.reason,
             source=event.actor,
             fields={"trigger": event.trigger, "flatten": event.flatten},
+        )
+
+    def _fill_reversed(self, event: FillReversed) -> None:
+        self.dispatcher.dispatch(
+            severity=Severity.CRITICAL,
+            kind="fill_reversed",
+            title=f"fill reversed: {event.trade_id}",
+            message=event.reason,
+            source="reconciliation",
+            fields={"client_order_id": event.client_order_id, "quantity": event.quantity},
         )
 
     def _breaker(self, event: BreakerStateChanged) -> None:

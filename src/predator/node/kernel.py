@@ -21,7 +21,7 @@ from predator.core.clock import TimeWarp
 from predator.core.events import Event
 from predator.core.scheduler import ScenarioClock
 from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
+from predator.execution.order import FillReversed, OrderCanceled, OrderFilled, OrderRejected
 from predator.execution.venue_client import PaperBroker
 from predator.ledger.journal import Journal
 from predator.ledger.ledger import BalanceEquationViolated, Ledger
@@ -277,6 +277,7 @@ class Kernel:
         bus.subscribe(RiskDecision, self._count_denial)
         self.fills = 0
         bus.subscribe(OrderFilled, self._count_fill)
+        bus.subscribe(FillReversed, self._uncount_fill)
         self.kill_switch_trips = 0
         bus.subscribe(KillSwitchTripped, self._count_kill)
         self.balance_checks = 0
@@ -536,6 +537,14 @@ class Kernel:
 
     def _count_fill(self, _fill: OrderFilled) -> None:
         self.fills += 1
+
+    def _uncount_fill(self, event: FillReversed) -> None:
+        """A reversed fill is not one of the run's fills; its order counts as pending again
+        (execution, subscribed earlier, has already reopened it)."""
+        self.fills -= 1
+        order = self.execution.orders.get(event.client_order_id)
+        if order is not None and order.is_open:
+            self.risk.reopen_order(order.strategy, order.request, filled=order.filled_quantity)
 
     def _count_kill(self, _event: KillSwitchTripped) -> None:
         self.kill_switch_trips += 1

@@ -27,17 +27,19 @@ Not restored: strategy internals (re-warmed from the bars) and protection window
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from predator.core.events import Event
 from predator.execution.order import (
+    FillReversed,
     InvalidTransition,
     Order,
     OrderFilled,
     OrderStatus,
+    undo_fill,
 )
 from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
 from predator.ledger.stores import JournalStore
@@ -270,6 +272,8 @@ class _Rebuild:
                 _move(order_, OrderStatus.ACCEPTED, record.seq)
         elif kind == "OrderFilled":
             self._fill(order_, msgspec.convert(payload, OrderFilled), record.seq)
+        elif kind == "FillReversed":
+            self._reverse(order_, msgspec.convert(payload, FillReversed), record.seq)
         elif kind == "OrderCanceled":
             if order_.is_open:
                 _move(order_, OrderStatus.CANCELED, record.seq)
@@ -312,6 +316,26 @@ class _Rebuild:
                 quantity = portfolio.position_quantity(fill.symbol)
                 self.timeline.append((fill.ts, name, portfolio.cash, quantity))
         self.fills += 1
+
+    def _reverse(self, order: Order, event: FillReversed, seq: int) -> None:
+        """A journaled reversal: the fill leaves the order, its pool and the counts (also
+        when the fill is before the snapshot: the pool's checkpoint came with it)."""
+        if event.trade_id not in self.applied:
+            return  # reversed before the snapshot already
+        self.applied.discard(event.trade_id)
+        undo_fill(order, event)
+        for name, portfolio in self.kernel.portfolios.items():
+            if portfolio.account != event.account:
+                continue
+            if not portfolio.applied_since_checkpoint(event.trade_id):
+                raise RecoveryRefused(
+                    f"journal seq {seq}: fill {event.trade_id} is reversed, but pool"
+                    f" {portfolio.account} cannot undo it"
+                )
+            portfolio.reverse_fill(event.trade_id)
+            quantity = portfolio.position_quantity(event.symbol)
+            self.timeline.append((event.ts, name, portfolio.cash, quantity))
+        self.fills -= 1
 
     def _transfer(self, record: JournalRecord) -> None:
         """A journaled capital transfer, re-applied to both pools and the ledger."""
@@ -427,12 +451,29 @@ def _asked_since(applied: Iterable[str]) -> int:
     return numbers[-1] if numbers else 0
 
 
-def refuse_unaudited(records: Sequence[JournalRecord], *, chain_verified: bool = False) -> None:
-    """The node never trades on a journal that fails the audit: it stops and says why."""
+def refuse_unaudited(
+    records: Sequence[JournalRecord],
+    *,
+    chain_verified: bool = False,
+    venue_trades: Collection[str] | None = None,
+) -> None:
+    """The node never trades on a journal that fails the audit: it stops and says why.
+
+    ``venue_trades``: every trade id the venue made. A journaled fill not among them (the
+    node crashed between a ghost fill and its reversal) is not fee-checked: recovery's
+    reconciliation reverses it and journals why.
+    """
+    unmade: set[str] = set()
+    if venue_trades is not None:
+        unmade = {
+            str(record.payload.get("trade_id"))
+            for record in records
+            if record.type == "OrderFilled" and isinstance(record.payload, dict)
+        } - set(venue_trades)
     # A crashed journal has no RunCompleted: that one finding is its nature, not damage.
     findings = [
         finding
-        for finding in audit(records, chain_verified=chain_verified).findings
+        for finding in audit(records, chain_verified=chain_verified, unmade_fills=unmade).findings
         if not (
             finding.check == "complete"
             and ("incomplete" in finding.message or "is empty" in finding.message)
@@ -469,7 +510,11 @@ def recover(
         listed = tuple(records)
         durable = DurableJournal(records=listed, durable_seq=listed[-1].seq if listed else 0)
     if not audited:
-        refuse_unaudited(durable.records, chain_verified=isinstance(records, DurableJournal))
+        refuse_unaudited(
+            durable.records,
+            chain_verified=isinstance(records, DurableJournal),
+            venue_trades={fill.trade_id for fill in exchange.trade_log},
+        )
     _check_venue(kernel, exchange)
     rebuild = _Rebuild(kernel)
     snapshot = durable.snapshot
@@ -495,7 +540,17 @@ def recover(
     adopted = _adopt(kernel, exchange, missing)
     _restore_open_orders(kernel, rebuild.approved)
     reconciliation = kernel.reconciliation
-    reconciliation.resume_from(since, rebuild.applied, rebuild.transfer_ids)
+    # Fills applied since the last checkpoint that the venue never made (a crash came
+    # between a ghost fill and its reversal) are checked again, so they are reversed.
+    venue_trades = {fill.trade_id for fill in exchange.trade_log}
+    unverified = {
+        fill.trade_id: fill
+        for portfolio in kernel.portfolios.values()
+        for fill in portfolio.fills_since_checkpoint()
+        if fill.trade_id not in venue_trades
+    }
+    reconciliation.resume_from(since, rebuild.applied - set(unverified), rebuild.transfer_ids)
+    reconciliation.verify_applied(unverified.values())
     kernel.sync_pnl_capital()
     if kernel.consistency is not None:  # it starts from the rebuilt state
         kernel.consistency.resync()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from predator.core.bus import MessageBus
-from predator.execution.order import OrderFilled
+from predator.execution.order import FillReversed, OrderFilled
 from predator.ledger.ledger import (
     Account,
     BalanceEquationViolated,
@@ -23,7 +23,11 @@ from predator.ledger.ledger import (
 from predator.market.instrument import Instrument
 from predator.portfolio.position import ClosedTrade, Lot, Position
 
-__all__ = ["Portfolio", "PortfolioSavedState"]
+__all__ = ["FillNotReversible", "Portfolio", "PortfolioCheckpoint", "PortfolioSavedState"]
+
+
+class FillNotReversible(RuntimeError):
+    """A fill cannot be undone exactly (it is not among the fills since the checkpoint)."""
 
 
 class PortfolioSavedState(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +43,30 @@ class PortfolioSavedState(msgspec.Struct, frozen=True, kw_only=True):
     closed_trades: list[ClosedTrade]
     transfers: int = 0
     """Net capital transferred in from other pools (out: negative)."""
+    checkpoint: PortfolioCheckpoint | None = None
+    """The last checkpoint (see :meth:`Portfolio.checkpoint`), so recovery can reverse."""
+    since_checkpoint: list[OrderFilled] = []
+    """The fills applied since that checkpoint, in order."""
+    transfers_since_checkpoint: int = 0
+
+
+class PortfolioCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool's state at a point reconciliation proved, to reverse a fill exactly.
+
+    Closed trades are kept as their count and the last one (a later fill may move its
+    fee remainder onto it); ``balances`` are the pool's own ledger accounts.
+    """
+
+    cash: int
+    realized_pnl: int
+    fees: int
+    fills: int
+    lots: dict[str, list[tuple[int, int, int, int]]]
+    costs: dict[str, int]
+    transfers: int
+    closed_trades: int
+    last_trade: ClosedTrade | None
+    balances: dict[str, int]
 
 
 class Portfolio:
@@ -87,8 +115,12 @@ class Portfolio:
         )
         self._position_accounts = {s: Account.position(s, account) for s in self.instruments}
         self._factors = {s: i.notional_factor for s, i in self.instruments.items()}
+        self._since: list[OrderFilled] = []
+        self._transfers_since = 0
+        self._checkpoint = self._take_checkpoint()
         if bus is not None:
             bus.subscribe(OrderFilled, self.apply_fill)
+            bus.subscribe(FillReversed, self.apply_reversal)
 
     # -- durable state ------------------------------------------------------------------
     def export_state(self) -> PortfolioSavedState:
@@ -106,6 +138,9 @@ class Portfolio:
             costs={symbol: p.cost for symbol, p in self.positions.items()},
             closed_trades=list(self.closed_trades),
             transfers=self.transfers,
+            checkpoint=self._checkpoint,
+            since_checkpoint=list(self._since),
+            transfers_since_checkpoint=self._transfers_since,
         )
 
     def load_state(self, saved: PortfolioSavedState) -> None:
@@ -124,6 +159,112 @@ class Portfolio:
             position.cost = saved.costs[symbol]
         self.closed_trades = list(saved.closed_trades)
         self.transfers = saved.transfers
+        self._since = list(saved.since_checkpoint)
+        self._transfers_since = saved.transfers_since_checkpoint
+        if saved.checkpoint is not None:
+            self._checkpoint = saved.checkpoint
+        else:  # a snapshot from before checkpoints: reversible from here on
+            self._since.clear()
+            self._transfers_since = 0
+            self._checkpoint = self._take_checkpoint()
+
+    # -- checkpoint and reversal ------------------------------------------------------
+    def _own_accounts(self) -> list[str]:
+        return [
+            self._cash_account,
+            self._transfers_account,
+            self._capital_account,
+            self._pnl_account,
+            self._fees_account,
+            *self._position_accounts.values(),
+        ]
+
+    def _take_checkpoint(self) -> PortfolioCheckpoint:
+        balances = self.ledger.balances_view()
+        return PortfolioCheckpoint(
+            cash=self.cash,
+            realized_pnl=self.realized_pnl,
+            fees=self.fees,
+            fills=self.fills,
+            lots={
+                symbol: [(lot.quantity, lot.price, lot.entry_ts, lot.entry_fee) for lot in p.lots]
+                for symbol, p in self.positions.items()
+            },
+            costs={symbol: p.cost for symbol, p in self.positions.items()},
+            transfers=self.transfers,
+            closed_trades=len(self.closed_trades),
+            last_trade=self.closed_trades[-1] if self.closed_trades else None,
+            balances={a: balances[a] for a in self._own_accounts() if a in balances},
+        )
+
+    def checkpoint(self) -> None:
+        """Remember the present state (reconciliation proved it): fills applied from
+        now on can be reversed exactly by :meth:`reverse_fill`."""
+        if not self._since and not self._transfers_since:
+            return  # nothing changed since the last one
+        self._since.clear()
+        self._transfers_since = 0
+        self._checkpoint = self._take_checkpoint()
+
+    def fills_since_checkpoint(self) -> list[OrderFilled]:
+        """The fills applied since the checkpoint, in order."""
+        return list(self._since)
+
+    def applied_since_checkpoint(self, trade_id: str) -> bool:
+        """Whether the fill ``trade_id`` was applied since the checkpoint (reversible)."""
+        return any(fill.trade_id == trade_id for fill in self._since)
+
+    def apply_reversal(self, event: FillReversed) -> None:
+        """Undo the reversed fill if this pool applied it (others are ignored)."""
+        if event.account == self.account and self.applied_since_checkpoint(event.trade_id):
+            self.reverse_fill(event.trade_id)
+
+    def reverse_fill(self, trade_id: str) -> OrderFilled:
+        """Undo the fill ``trade_id`` exactly, as if it had never been applied.
+
+        Restores the checkpoint (state and this pool's ledger accounts), then re-applies
+        the fills since it except that one; transfers since it only moved cash and are
+        added back. Raises :class:`FillNotReversible` when the fill is not among them.
+        """
+        reversed_ = next((f for f in self._since if f.trade_id == trade_id), None)
+        if reversed_ is None:
+            raise FillNotReversible(f"fill {trade_id} is not reversible in pool {self.account}")
+        replay = [fill for fill in self._since if fill.trade_id != trade_id]
+        transfers = self._transfers_since
+        saved = self._checkpoint
+        self.cash = saved.cash
+        self.realized_pnl = saved.realized_pnl
+        self.fees = saved.fees
+        self.fills = saved.fills
+        for symbol, lots in saved.lots.items():
+            position = self.positions[symbol]
+            position.lots.clear()
+            position.lots.extend(Lot(*lot) for lot in lots)
+            position.quantity = sum(lot[0] for lot in lots)
+            position.cost = saved.costs[symbol]
+        del self.closed_trades[saved.closed_trades :]
+        if saved.last_trade is not None:
+            self.closed_trades[-1] = saved.last_trade
+        self.transfers = saved.transfers
+        # Every fill posts one transaction; the reversed one is gone, the rest re-posted.
+        self.ledger.restore_accounts(
+            self._own_accounts(), saved.balances, self.ledger.transactions - len(self._since)
+        )
+        self._since = []
+        self._transfers_since = 0
+        for fill in replay:
+            self.apply_fill(fill)
+        if transfers:
+            self.ledger.post(
+                Transaction(
+                    ts=reversed_.ts,
+                    reference=f"transfers since checkpoint {self.account}",
+                    postings=self.transfer_postings(transfers),
+                )
+            )
+            self.ledger.transactions -= 1  # the transfers' own transactions still count
+            self.book_transfer(transfers)
+        return reversed_
 
     # -- fills ------------------------------------------------------------------------
     def apply_fill(self, fill: OrderFilled) -> None:
@@ -195,6 +336,7 @@ class Portfolio:
         position.quantity += signed
         position.cost += opened_cost - closed_cost
         self.fills += 1
+        self._since.append(fill)
         postings = [Posting(self._cash_account, cash_delta)]
         if opened_cost or closed_cost:
             postings.append(Posting(self._position_accounts[symbol], opened_cost - closed_cost))
@@ -220,6 +362,7 @@ class Portfolio:
         """Move cash and net transfers by ``delta`` after its postings were posted."""
         self.cash += delta
         self.transfers += delta
+        self._transfers_since += delta
 
     # -- valuation --------------------------------------------------------------------
     def position_quantity(self, symbol: str) -> int:

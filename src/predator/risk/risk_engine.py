@@ -672,6 +672,16 @@ class RiskEngine:
             if filled:
                 self._pending_filled[client_order_id] = filled
 
+    def reopen_order(self, strategy: str, request: OrderRequest, *, filled: int) -> None:
+        """A fill of this order was reversed: its unfilled rest counts as pending again,
+        and closed trades the reversal took back are no longer counted as seen."""
+        self.restore_order(strategy, request, open_=True, filled=filled)
+        if not filled:
+            self._pending_filled.pop(request.client_order_id, None)
+        record = self.strategies.get(strategy)
+        if record is not None:
+            record.trades_seen = min(record.trades_seen, len(record.portfolio.closed_trades))
+
     def pending_orders(self) -> Iterable[str]:
         """Client order ids approved and not yet resolved (their exposure counts)."""
         return list(self._pending)

@@ -18,7 +18,7 @@ from predator.core.clock import Clock
 from predator.core.errors import KernelFault
 from predator.core.events import Command, Event
 from predator.core.scheduler import ScenarioClock
-from predator.execution.order import OrderCanceled, OrderFilled, OrderRejected
+from predator.execution.order import FillReversed, OrderCanceled, OrderFilled, OrderRejected
 from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.market.l2 import QuoteTick, TradeTick
@@ -109,6 +109,7 @@ class StrategyRunner:
         self._strategy_on_book = strategy.on_book
         bus.subscribe(Bar, self._on_bar)
         bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(FillReversed, self._on_reversed)
         bus.subscribe(OrderCanceled, self._on_closed)
         bus.subscribe(OrderRejected, self._on_closed)
 
@@ -146,6 +147,12 @@ class StrategyRunner:
                 self._working.pop(fill.client_order_id, None)
             if self.stopped is None:
                 self._call("on_fill", self.strategy.on_fill, fill)
+
+    def _on_reversed(self, event: FillReversed) -> None:
+        # The order is open again; the strategy itself already heard the fill (it is not
+        # told twice: the reversal is a correction of the books, not a new fact for it).
+        if event.strategy == self.name:
+            self._working[event.client_order_id] = None
 
     def _on_closed(self, event: OrderCanceled | OrderRejected) -> None:
         if event.strategy == self.name:

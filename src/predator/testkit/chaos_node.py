@@ -48,11 +48,14 @@ class ChaosNode:
         seed: int = 1,
         batch_size: int = 2048,
         journal: Journal | None = None,
+        snapshot_every: int | None = None,
     ) -> None:
         self.feed = feed
         self.config = config
         self.journal = journal or Journal(None, batch_size=batch_size)
-        self.kernel: Kernel = _build_kernel(feed, config, self.journal, snapshot_every=None)
+        self.kernel: Kernel = _build_kernel(
+            feed, config, self.journal, snapshot_every=snapshot_every
+        )
         self.events: list[Event] = []
         self.kernel.bus.subscribe(Event, self.events.append)
         self.chaos = ChaosBus()

@@ -9,7 +9,7 @@ PnL, fees and counts with RunCompleted's. ``predator audit`` exits 0 only when c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import msgspec
@@ -20,6 +20,7 @@ from predator.validation.replay import (
     JournalReplayer,
     read_journal,
     reported_initial_capital,
+    reversed_trade_ids,
 )
 
 __all__ = ["CHECKS", "AuditReport", "Finding", "audit", "audit_journal"]
@@ -205,12 +206,19 @@ def _check_outcome(
         )
 
 
-def audit(records: Iterable[JournalRecord], *, chain_verified: bool = False) -> AuditReport:
+def audit(
+    records: Iterable[JournalRecord],
+    *,
+    chain_verified: bool = False,
+    unmade_fills: Collection[str] = (),
+) -> AuditReport:
     """Recompute everything from journal ``records`` (in sequence order) and report.
 
     ``chain_verified``: the caller has just verified these records' chain and sequence
     numbers over the stored bytes (recovery's :func:`~predator.node.load_durable` does), so
-    the audit does not walk the chain a second time.
+    the audit does not walk the chain a second time. ``unmade_fills``: trade ids of
+    journaled fills the venue never made, about to be reversed (crash recovery, before its
+    reconciliation journals the ``FillReversed``): not fee-checked, like reversed ones.
 
     >>> report = audit(Journal("run.sqlite").records())  # doctest: +SKIP
     >>> report.clean, [(f.seq, f.check) for f in report.findings]  # doctest: +SKIP
@@ -223,7 +231,11 @@ def audit(records: Iterable[JournalRecord], *, chain_verified: bool = False) -> 
     def found(seq: int | None, check: str, message: str) -> None:
         findings.append(Finding(seq, check, message))
 
-    replayer = JournalReplayer(initial_capital=reported_initial_capital(records), on_anomaly=found)
+    replayer = JournalReplayer(
+        initial_capital=reported_initial_capital(records),
+        on_anomaly=found,
+        reversed_trade_ids=reversed_trade_ids(records) | frozenset(unmade_fills),
+    )
     for record in records:
         replayer.apply(record)
     replayer.kill_switch()  # reports resets without approval

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from predator.core.bus import MessageBus
 from predator.core.events import Event
 from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import OrderFilled, OrderSubmitted
+from predator.execution.order import FillReversed, OrderFilled, OrderSubmitted
 from predator.portfolio.portfolio import Portfolio
 from predator.risk.risk_engine import RiskDecision
 
@@ -64,6 +64,7 @@ class ConsistencyChecker:
         bus.tap(RiskDecision, self._on_decision)
         bus.subscribe(OrderSubmitted, self._on_submitted)
         bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(FillReversed, self._on_reversed)
 
     def resync(self) -> None:
         """Take the rebuilt state as the starting point (after a crash recovery rebuilt
@@ -122,6 +123,14 @@ class ConsistencyChecker:
                 f"pool {fill.account} holds {actual} {fill.symbol}, its fills sum to {expected}",
                 fill.ts,
             )
+
+    def _on_reversed(self, event: FillReversed) -> None:
+        """A reversed fill is no longer applied: its trade id and quantity are taken out."""
+        if event.trade_id not in self._trade_ids:
+            return
+        self._trade_ids.discard(event.trade_id)
+        key = (event.account, event.symbol)
+        self._positions[key] = self._positions.get(key, 0) - event.side * event.quantity
 
     def _violated(self, invariant: str, detail: str, ts: int) -> None:
         violation = InvariantViolated(ts=ts, invariant=invariant, detail=detail)

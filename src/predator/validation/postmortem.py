@@ -18,7 +18,12 @@ from typing import Any
 import msgspec
 
 from predator.ledger.journal import JournalRecord
-from predator.validation.replay import JournalReplayer, ReplayState, reported_initial_capital
+from predator.validation.replay import (
+    JournalReplayer,
+    ReplayState,
+    reported_initial_capital,
+    reversed_trade_ids,
+)
 
 __all__ = [
     "STILL_HALTED",
@@ -210,6 +215,7 @@ def _is_incident(record: JournalRecord) -> bool:
             "InvariantViolated",
             "ReconciliationMismatch",
             "FillRecovered",
+            "FillReversed",
             "OrderOutcomeRecovered",
             "OrderAdopted",
         )
@@ -460,7 +466,10 @@ def build_postmortems(
         for incident in wanted
     }
     needed = {index for span in spans.values() for index in span}
-    replayer = JournalReplayer(initial_capital=reported_initial_capital(records))
+    replayer = JournalReplayer(
+        initial_capital=reported_initial_capital(records),
+        reversed_trade_ids=reversed_trade_ids(records),
+    )
     states: dict[int, ReplayState] = {}
     if -1 in needed:
         states[-1] = replayer.state()

@@ -4,8 +4,9 @@ Every ``interval_ns`` of kernel time it compares the venue's trades, accounts an
 orders with what execution and the portfolios believe. A venue fill we lack for an order
 we sent is a provable desync: it is journaled (``FillRecovered``) and re-delivered once
 (execution dedups by trade id); so is a venue transfer between our pools that the books
-lack (applied and journaled as ``CapitalTransferred`` by reconciliation). Anything else
-trips the global kill switch; our state is never overwritten.
+lack (applied and journaled as ``CapitalTransferred`` by reconciliation). A fill we applied
+that the venue's trade log lacks is provably false: journaled as ``FillReversed`` and undone
+exactly. Anything else trips the global kill switch; our state is never overwritten.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from predator.core.bus import MessageBus
 from predator.core.clock import NS_PER_SECOND, Clock
 from predator.core.events import Event
 from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import OrderFilled
+from predator.execution.order import FillReversed, OrderFilled
 from predator.portfolio.portfolio import Portfolio
 from predator.portfolio.transfers import CapitalTransferred, CapitalTransfers
 from predator.risk.emergency_stop import EmergencyStop, KillScope, KillTrigger
@@ -122,11 +123,12 @@ class ReconciliationReport(msgspec.Struct, frozen=True, kw_only=True):
     checked_at: int
     corrections: tuple[FillRecovered, ...] = ()
     mismatches: tuple[Discrepancy, ...] = ()
+    reversals: tuple[FillReversed, ...] = ()
 
     @property
     def clean(self) -> bool:
         """True when nothing needed correcting and nothing was unexplained."""
-        return not self.corrections and not self.mismatches
+        return not self.corrections and not self.mismatches and not self.reversals
 
 
 class Reconciliation:
@@ -171,6 +173,7 @@ class Reconciliation:
         self.checks = 0
         self.outcomes_recovered = 0
         self.corrections: list[FillRecovered] = []
+        self.reversals: list[FillReversed] = []
         self.mismatches: list[Discrepancy] = []
         self._venue_trade_ids: set[str] = set()
         self._applied_unchecked: list[OrderFilled] = []
@@ -193,6 +196,11 @@ class Reconciliation:
         self.venue_trade_seq = venue_trade_seq
         self._venue_trade_ids.update(applied_trade_ids)
         self._applied_transfers.update(applied_transfer_ids)
+
+    def verify_applied(self, fills: Iterable[OrderFilled]) -> None:
+        """Check these applied fills against the venue's trades at the next check (after
+        a restart rebuilt them without publishing them)."""
+        self._applied_unchecked.extend(fills)
 
     def _on_transfer(self, event: CapitalTransferred) -> None:
         self._applied_transfers.add(event.transfer_id)
@@ -217,21 +225,32 @@ class Reconciliation:
         """Compare fills, then balances and positions, then open orders; act on the result.
 
         Corrections come first so the balance and order checks see the corrected state.
-        Publishes ``FillRecovered`` per correction, one ``ReconciliationMismatch`` (and a
+        Publishes ``FillReversed`` per fill the venue never made, ``FillRecovered`` per
+        lost fill, one ``ReconciliationMismatch`` (and a
         global kill-switch trip) when anything is unexplained, and ``ReconciliationCompleted``.
         """
         now = self._clock.now_ns()
         self.checks += 1
         mismatches: list[Discrepancy] = []
         new_fills = self._exchange.fills_since(self.venue_trade_seq)
+        self._venue_trade_ids.update(fill.trade_id for fill in new_fills)
+        # False fills first: a ghost may block the venue's real fill of its order (it
+        # would overfill it), which the fill check then recovers.
+        reversals = self._check_applied(mismatches, now)
         corrections = self._check_fills(new_fills, now, mismatches)
-        self._check_applied(mismatches)
         self._check_transfers(mismatches)
         accounts = self._check_accounts(mismatches)
         open_orders = self._check_open_orders(mismatches, now)
         report = ReconciliationReport(
-            checked_at=now, corrections=tuple(corrections), mismatches=tuple(mismatches)
+            checked_at=now,
+            corrections=tuple(corrections),
+            mismatches=tuple(mismatches),
+            reversals=tuple(reversals),
         )
+        if not mismatches:
+            # The books agree with the venue: fills from here on are reversible exactly.
+            for portfolio in self._portfolios.values():
+                portfolio.checkpoint()
         self.mismatches.extend(mismatches)
         if mismatches:
             self._bus.publish(ReconciliationMismatch(ts=now, discrepancies=tuple(mismatches)))
@@ -248,7 +267,7 @@ class Reconciliation:
                 fills_checked=len(new_fills),
                 accounts_checked=accounts,
                 open_orders_checked=open_orders,
-                corrections=len(corrections),
+                corrections=len(corrections) + len(reversals),
                 mismatches=len(mismatches),
             )
         )
@@ -348,22 +367,64 @@ class Reconciliation:
             self.corrections.append(correction)
         return corrections
 
-    def _check_applied(self, mismatches: list[Discrepancy]) -> None:
-        """Every fill execution applied must be a trade the venue reported."""
+    def _check_applied(self, mismatches: list[Discrepancy], now: int) -> list[FillReversed]:
+        """Every fill execution applied must be a trade the venue reported.
+
+        The venue is the authority on its trades: a fill it never made is provably false
+        and, when its pool applied it since its last checkpoint, reversed exactly
+        (``FillReversed``, journaled). Otherwise it is a mismatch (the node halts).
+        """
         applied = list(self._applied_unchecked)
         self._applied_unchecked.clear()  # in place: the bus holds its bound append
         known = self._venue_trade_ids
+        trade_log = getattr(self._exchange, "trade_log", None)
+        reversals: list[FillReversed] = []
         for fill in applied:
-            if fill.trade_id not in known:
-                mismatches.append(
-                    Discrepancy(
-                        kind="fill_unknown_at_venue",
-                        subject=fill.trade_id,
-                        ours=f"{fill.client_order_id} {fill.side.name} {fill.quantity}",
-                        venue="no such trade",
-                        detail="we applied a fill the venue never reported",
-                    )
+            if fill.trade_id in known:
+                continue
+            if trade_log is not None and any(t.trade_id == fill.trade_id for t in trade_log):
+                known.add(fill.trade_id)  # the venue made it after all (reported late)
+                continue
+            if self._reversible(fill):
+                reversal = FillReversed(
+                    ts=now,
+                    client_order_id=fill.client_order_id,
+                    strategy=fill.strategy,
+                    trade_id=fill.trade_id,
+                    account=fill.account,
+                    symbol=fill.symbol,
+                    side=fill.side,
+                    price=fill.price,
+                    quantity=fill.quantity,
+                    fee=fill.fee,
+                    liquidity=fill.liquidity,
+                    leaves_quantity=fill.leaves_quantity,
+                    fill_ts=fill.ts,
+                    reason="the venue's trade log has no such trade: a fill it never made",
                 )
+                self._bus.publish(reversal)
+                reversals.append(reversal)
+                self.reversals.append(reversal)
+                continue
+            mismatches.append(
+                Discrepancy(
+                    kind="fill_unknown_at_venue",
+                    subject=fill.trade_id,
+                    ours=f"{fill.client_order_id} {fill.side.name} {fill.quantity}",
+                    venue="no such trade",
+                    detail="we applied a fill the venue never reported",
+                )
+            )
+        return reversals
+
+    def _reversible(self, fill: OrderFilled) -> bool:
+        """Whether ``fill`` can be undone exactly: its order holds it and every pool of
+        its account applied it since its last checkpoint."""
+        order = self._execution.orders.get(fill.client_order_id)
+        if order is None or fill.trade_id not in order.trade_ids:
+            return False
+        pools = [p for p in self._portfolios.values() if p.account == fill.account]
+        return bool(pools) and all(p.applied_since_checkpoint(fill.trade_id) for p in pools)
 
     def _check_transfers(self, mismatches: list[Discrepancy]) -> None:
         """Venue transfers between our pools vs the transfers the books applied.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -20,7 +20,13 @@ import msgspec
 
 from predator.core.clock import TimeWarp
 from predator.core.numbers import from_decimal, to_decimal
-from predator.execution.order import TRANSITIONS, OrderFilled, OrderStatus
+from predator.execution.order import (
+    TRANSITIONS,
+    FillReversed,
+    OrderFilled,
+    OrderStatus,
+    status_after_reversal,
+)
 from predator.ledger.journal import Journal, JournalCorrupted, JournalRecord
 from predator.ledger.ledger import BalanceEquationViolated, Ledger
 from predator.market.instrument import Instrument
@@ -41,6 +47,7 @@ __all__ = [
     "replay",
     "replay_journal",
     "reported_initial_capital",
+    "reversed_trade_ids",
 ]
 
 AnomalyHandler = Callable[[int | None, str, str], None]
@@ -323,8 +330,12 @@ class JournalReplayer:
         *,
         initial_capital: int | None = None,
         on_anomaly: AnomalyHandler | None = None,
+        reversed_trade_ids: Collection[str] = (),
     ) -> None:
         self._initial_capital = initial_capital
+        self._reversed = frozenset(reversed_trade_ids)
+        """Fills a later ``FillReversed`` undoes (:func:`reversed_trade_ids`): not
+        fee-checked, and not their order's first fill for the commission model."""
         self._on_anomaly = on_anomaly
         self.anomalies: list[str] = []
         self.instrument: Instrument | None = None
@@ -554,6 +565,7 @@ class JournalReplayer:
             )
         else:
             first_fill = order.fills == 0
+            reversed_ = fill.trade_id in self._reversed
             for field, ours, theirs in (
                 ("account", order.account, fill.account),
                 ("symbol", order.symbol, fill.symbol),
@@ -567,14 +579,16 @@ class JournalReplayer:
                         f"fill {fill.trade_id} has {field} {theirs!r} but order {coid}"
                         f" has {ours!r}",
                     )
-            order.fills += 1
+            if not reversed_:
+                order.fills += 1
             order.filled_quantity += fill.quantity
             order.fees += fill.fee
             filled = fill.leaves_quantity == 0
             target = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
             self._transition(seq, order, target, f"fill {fill.trade_id}")
         i = self.instrument
-        if self.commission is not None and i is not None and fill.symbol == i.symbol:
+        checked = fill.trade_id not in self._reversed
+        if checked and self.commission is not None and i is not None and fill.symbol == i.symbol:
             expected = self.commission.fee(
                 fill.price, fill.quantity, first_fill=first_fill, liquidity=fill.liquidity
             )
@@ -621,6 +635,33 @@ class JournalReplayer:
                 "balance",
                 f"after fill {fill.trade_id}, pool {fill.account}: {violation}",
             )
+
+    def _fill_reversed(self, seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
+        """A fill reconciliation proved false: out of the counts, its order and its pool."""
+        event = msgspec.convert(dict(payload), FillReversed)
+        what = f"reversal of fill {event.trade_id}"
+        if self.trade_ids.pop(event.trade_id, None) is None:
+            self._anomaly(seq, "coverage", f"{what}: no such fill was applied")
+            return
+        self.fills -= 1
+        order = self.orders.get(event.client_order_id)
+        if order is not None:
+            order.filled_quantity -= event.quantity
+            order.fees -= event.fee
+            if event.trade_id not in self._reversed:
+                order.fills -= 1  # counted as a fill: the replay was not told ahead
+            others = order.filled_quantity > 0
+            order.status = status_after_reversal(order.status, event, others)
+        pool = self.pools.get(event.account)
+        if pool is None or not pool.portfolio.applied_since_checkpoint(event.trade_id):
+            self._anomaly(seq, "balance", f"{what}: pool {event.account!r} never applied it")
+            return
+        portfolio = pool.portfolio
+        portfolio.reverse_fill(event.trade_id)
+        try:
+            portfolio.check_balance_equation()
+        except BalanceEquationViolated as violation:
+            self._anomaly(seq, "balance", f"after {what}, pool {event.account}: {violation}")
 
     def _state_changed(self, seq: int, payload: Mapping[str, Any], _r: JournalRecord) -> None:
         scope = str(payload.get("scope", "global"))
@@ -801,6 +842,7 @@ _HANDLERS: dict[str, _Handler] = {
     "OrderRejected": JournalReplayer._order_rejected,
     "OrderCanceled": JournalReplayer._order_canceled,
     "OrderFilled": JournalReplayer._order_filled,
+    "FillReversed": JournalReplayer._fill_reversed,
     "TradingStateChanged": JournalReplayer._state_changed,
     "BreakerStateChanged": JournalReplayer._breaker,
     "StrategyStopped": JournalReplayer._stopped,
@@ -828,6 +870,15 @@ def reported_initial_capital(records: Iterable[JournalRecord]) -> int | None:
     return capital
 
 
+def reversed_trade_ids(records: Iterable[JournalRecord]) -> frozenset[str]:
+    """The trade ids of every fill the journal reverses (``FillReversed``)."""
+    return frozenset(
+        str(record.payload["trade_id"])
+        for record in records
+        if record.type == "FillReversed" and isinstance(record.payload, Mapping)
+    )
+
+
 def replay(records: Iterable[JournalRecord]) -> ReplayState:
     """Rebuild the derived state from journal ``records`` (in sequence order).
 
@@ -835,7 +886,10 @@ def replay(records: Iterable[JournalRecord]) -> ReplayState:
     >>> state.pools["main"].cash, state.position("GOOG")  # doctest: +SKIP
     """
     records = list(records)
-    replayer = JournalReplayer(initial_capital=reported_initial_capital(records))
+    replayer = JournalReplayer(
+        initial_capital=reported_initial_capital(records),
+        reversed_trade_ids=reversed_trade_ids(records),
+    )
     for record in records:
         replayer.apply(record)
     return replayer.state()
