@@ -158,7 +158,10 @@ class MessageBus:
         """Deliver ``event`` to its subscribers (through the interceptor, if any)."""
         self.published += 1
         if self._taps:
-            for tap in self._taps_for(type(event)):
+            taps = self._tap_resolved.get(type(event))
+            if taps is None:
+                taps = self._taps_for(type(event))
+            for tap in taps:
                 tap(event)
         if self._interceptor is not None:
             self._interceptor.intercept(event, self._deliver_event)
