@@ -85,6 +85,21 @@ def test_frozen_market_data_stopping_approves_nothing() -> None:
     assert [d for d in node.of(RiskDecision) if d.ts > frozen_at and d.approved] == []
 
 
+def test_a_frozen_feed_stays_frozen_under_other_market_data_faults() -> None:
+    # Found by campaign seed 5: a bus_duplicate fault on market data delivered bars
+    # through a freeze (it had the first say), and the node traded on them.
+    node = ChaosNode(btc(), PROBE)
+    node.play(10)
+    frozen_at = node.kernel.clock.now_ns()
+    closes = len(node.kernel.closes)
+    freeze = node.fault("frozen_market_data", target="market_data", duration_s=1800)
+    node.fault("bus_duplicate", target="market_data", duration_s=1800, probability=1.0)
+    node.play(20)
+    assert node.injector.counts[freeze.fault_id]["withheld"] == 20
+    assert len(node.kernel.closes) == closes  # no bar reached the node
+    assert [d for d in node.of(RiskDecision) if d.ts > frozen_at and d.approved] == []
+
+
 def test_over_aggression_is_rate_limited_then_breaker_then_killed() -> None:
     node = ChaosNode(btc(), TWO)
     node.play(30)
