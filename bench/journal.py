@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from _machine import machine
 from predator.core.events import Event
 from predator.execution import OrderFilled
 from predator.ledger import Journal, JournalStore, MemoryStore, PostgresStore, SqliteStore
@@ -74,16 +75,6 @@ def timed_run(open_store: Callable[[], JournalStore], events: list[Event], batch
         append(event)
     journal.close()
     return time.perf_counter() - start
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 BUNDLED_BTC = (
@@ -194,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             ("sma_cross 10/30", {"fast": 10, "slow": 30}),
         ]
         rows = recovery_rows(workdir, strategies)
-        print(f"\n# crash recovery, 365 days of 1-minute bars — {dt.date.today()} — {cpu_model()}")
+        cpu = machine()["cpu"]
+        print(f"\n# crash recovery, 365 days of 1-minute bars — {dt.date.today()} — {cpu}")
         width = max(len(row[0]) for row in rows)
         print(
             f"{'run':<{width}}  {'events':>7}  {'snapshot':>8}  {'replayed':>8}  {'load s':>6}"
@@ -260,7 +252,7 @@ def appends(args: argparse.Namespace, workdir: Path) -> None:
             dropped.clear()
 
     print(
-        f"# journal appends — {dt.date.today()} — {cpu_model()} — Python "
+        f"# journal appends — {dt.date.today()} — {machine()['cpu']} — Python "
         f"{platform.python_version()} — batch size {args.batch_size}, best of {args.repeats}"
     )
     width = max(len(row[0]) for row in rows)

@@ -16,11 +16,12 @@ import datetime as dt
 import gc
 import gzip
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -148,22 +149,6 @@ def run_baseline(paths: list[str]) -> dict[str, int]:
     for entry in pending:
         compare(entry[1], entry[2])
     return {"messages": messages, "checks": checks, "mismatches": mismatches}
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-    }
 
 
 def measure(data_dir: Path, repeats: int) -> dict[str, Any]:

@@ -40,6 +40,42 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
     return _parse_pairs("--param", items, form="key=value", empty_value=True)
 
 
+def _add_params_and_allocations(parser: argparse.ArgumentParser) -> None:
+    """``--param`` and ``--allocation``, as every run command takes them."""
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy parameter; with several strategies, NAME.K=V targets one",
+    )
+    parser.add_argument(
+        "--allocation",
+        action="append",
+        default=[],
+        metavar="NAME=F",
+        help="share of the cash for a strategy (default: an equal split)",
+    )
+
+
+def _add_fixed_commissions(parser: argparse.ArgumentParser) -> None:
+    """``--commission-fixed`` and ``--commission-per-unit``."""
+    parser.add_argument("--commission-fixed", default="0", metavar="X", help="cash per order")
+    parser.add_argument("--commission-per-unit", default="0", metavar="X", help="cash per unit")
+
+
+def _add_journal_options(parser: argparse.ArgumentParser) -> None:
+    """``--journal`` and ``--postmortems``, as every run command takes them."""
+    parser.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
+    parser.add_argument(
+        "--postmortems",
+        default=None,
+        metavar="DIR",
+        help="write a post-mortem per incident here (default with --journal: "
+        "JOURNAL.postmortems/, only when something halted)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="predator",
@@ -64,20 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="built-in (sma_cross, ema_cross, flood) or path/to/file.py[:Class]; "
         "repeat to run several side by side, each with its own capital pool",
     )
-    bt.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="strategy parameter; with several strategies, NAME.K=V targets one",
-    )
-    bt.add_argument(
-        "--allocation",
-        action="append",
-        default=[],
-        metavar="NAME=F",
-        help="share of the cash for a strategy (default: an equal split)",
-    )
+    _add_params_and_allocations(bt)
     bt.add_argument(
         "--risk-config",
         default=None,
@@ -88,8 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--commission", default="0", metavar="F", help="fraction of notional, e.g. 0.002"
     )
-    bt.add_argument("--commission-fixed", default="0", metavar="X", help="cash per order")
-    bt.add_argument("--commission-per-unit", default="0", metavar="X", help="cash per unit")
+    _add_fixed_commissions(bt)
     bt.add_argument("--spread-bps", default="0", metavar="BPS", help="full bid-ask spread")
     bt.add_argument("--slippage-bps", default="0", metavar="BPS", help="taker slippage")
     bt.add_argument(
@@ -117,14 +139,7 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the last position open instead of closing it at the end",
     )
-    bt.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
-    bt.add_argument(
-        "--postmortems",
-        default=None,
-        metavar="DIR",
-        help="write a post-mortem per incident here (default with --journal: "
-        "JOURNAL.postmortems/, only when something halted)",
-    )
+    _add_journal_options(bt)
     bt.add_argument(
         "--profit-allocation",
         action="append",
@@ -578,20 +593,7 @@ def _add_replay_command(commands: Any) -> None:
         help="built-in (market_maker, ...) or path/to/file.py[:Class]; repeat to run "
         "several side by side, each with its own capital pool",
     )
-    rp.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="strategy parameter; with several strategies, NAME.K=V targets one",
-    )
-    rp.add_argument(
-        "--allocation",
-        action="append",
-        default=[],
-        metavar="NAME=F",
-        help="share of the cash for a strategy (default: an equal split)",
-    )
+    _add_params_and_allocations(rp)
     rp.add_argument("--risk-config", default=None, metavar="FILE", help="risk configuration (TOML)")
     rp.add_argument("--cash", default="10000", help="starting cash in the quote currency")
     rp.add_argument(
@@ -604,8 +606,7 @@ def _add_replay_command(commands: Any) -> None:
         help="fee of fills that rested, fraction of notional (negative: rebate; "
         "default: --commission)",
     )
-    rp.add_argument("--commission-fixed", default="0", metavar="X", help="cash per order")
-    rp.add_argument("--commission-per-unit", default="0", metavar="X", help="cash per unit")
+    _add_fixed_commissions(rp)
     rp.add_argument(
         "--latency",
         default="none",
@@ -641,14 +642,7 @@ def _add_replay_command(commands: Any) -> None:
         action="store_true",
         help="leave orders working and positions open at the end instead of closing them",
     )
-    rp.add_argument("--journal", default=None, metavar="PATH", help="SQLite journal file")
-    rp.add_argument(
-        "--postmortems",
-        default=None,
-        metavar="DIR",
-        help="write a post-mortem per incident here (default with --journal: "
-        "JOURNAL.postmortems/, only when something halted)",
-    )
+    _add_journal_options(rp)
     rp.add_argument("--json", action="store_true", help="print one JSON object")
 
 

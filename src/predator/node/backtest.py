@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from math import floor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -428,31 +428,7 @@ class Backtest:
 
     def run(self) -> BacktestResult:
         """Run to the end of the data; the journal file appears only when complete."""
-        config = self.config
-        final_path = None if config.journal is None else Path(config.journal)
-        partial = None
-        if final_path is not None:
-            final_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = final_path.with_name(final_path.name + ".partial")
-            _remove_sqlite(partial)
-        journal = Journal(partial)
-        # Everything alive now (data, libraries) lives through the run: keep the cyclic
-        # garbage collector from traversing it again and again during the hot loop.
-        gc.freeze()
-        try:
-            result = self._run(journal, final_path)
-        except BaseException:
-            journal.close()
-            if partial is not None:
-                _remove_sqlite(partial)
-            raise
-        finally:
-            gc.unfreeze()
-        journal.close()
-        if partial is not None and final_path is not None:
-            _remove_sqlite(final_path)
-            os.replace(partial, final_path)
-        return result
+        return run_with_journal(self.config.journal, self._run)
 
     def _run(self, journal: Journal, final_path: Path | None) -> BacktestResult:
         feed, config = self.feed, self.config
@@ -579,6 +555,39 @@ def _finish_run(
         trades_by_strategy={name: list(p.closed_trades) for name, p in kernel.portfolios.items()},
         pnl=kernel.pnl.export(include_trades=False),
     )
+
+
+R = TypeVar("R")
+
+
+def run_with_journal(journal_path: str | None, run: Callable[[Journal, Path | None], R]) -> R:
+    """``run(journal, final_path)`` with the journal written to ``PATH.partial`` and renamed
+    to ``journal_path`` only when the run completes (in memory without a path): a failed
+    run leaves no journal behind."""
+    final_path = None if journal_path is None else Path(journal_path)
+    partial = None
+    if final_path is not None:
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = final_path.with_name(final_path.name + ".partial")
+        _remove_sqlite(partial)
+    journal = Journal(partial)
+    # Everything alive now (data, libraries) lives through the run: keep the cyclic
+    # garbage collector from traversing it again and again during the hot loop.
+    gc.freeze()
+    try:
+        result = run(journal, final_path)
+    except BaseException:
+        journal.close()
+        if partial is not None:
+            _remove_sqlite(partial)
+        raise
+    finally:
+        gc.unfreeze()
+    journal.close()
+    if partial is not None and final_path is not None:
+        _remove_sqlite(final_path)
+        os.replace(partial, final_path)
+    return result
 
 
 def _remove_sqlite(path: Path) -> None:

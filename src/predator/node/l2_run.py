@@ -11,7 +11,6 @@ time. A run is a pure function of (config, data): the same inputs, the same dige
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -39,9 +38,9 @@ from predator.node.backtest import (
     StrategySpec,
     _decimal,
     _finish_run,
-    _remove_sqlite,
     _slots,
     _strategy_parameters,
+    run_with_journal,
 )
 from predator.node.kernel import Kernel
 from predator.node.l2_capture import CaptureError, capture_instrument, capture_sha256
@@ -195,29 +194,7 @@ class L2Replay:
 
     def run(self) -> ReplayResult:
         """Run to the end of the data; the journal file appears only when complete."""
-        config = self.config
-        final_path = None if config.journal is None else Path(config.journal)
-        partial = None
-        if final_path is not None:
-            final_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = final_path.with_name(final_path.name + ".partial")
-            _remove_sqlite(partial)
-        journal = Journal(partial)
-        gc.freeze()  # as a bar run: the data and libraries live through the run
-        try:
-            result = self._run(journal, final_path)
-        except BaseException:
-            journal.close()
-            if partial is not None:
-                _remove_sqlite(partial)
-            raise
-        finally:
-            gc.unfreeze()
-        journal.close()
-        if partial is not None and final_path is not None:
-            _remove_sqlite(final_path)
-            os.replace(partial, final_path)
-        return result
+        return run_with_journal(self.config.journal, self._run)
 
     # -- wiring --------------------------------------------------------------------------
     def _build(self, journal: Journal, instrument: Instrument, start_ts: int) -> Kernel:

@@ -288,16 +288,7 @@ class Reconciliation:
                 corrections.append(correction)
                 self.corrections.append(correction)
             else:
-                self._unapplied.append((correction, fill))
-                mismatches.append(
-                    Discrepancy(
-                        kind="recovery_not_applied",
-                        subject=fill.trade_id,
-                        ours="not applied",
-                        venue="filled",
-                        detail="the re-delivered fill still did not reach execution",
-                    )
-                )
+                mismatches.append(self._not_applied(correction, fill, "still "))
         for fill in fills:
             self.venue_trade_seq += 1
             self._venue_trade_ids.add(fill.trade_id)
@@ -352,20 +343,25 @@ class Reconciliation:
             self._bus.publish(correction)
             self._bus.publish(fill)
             if fill.trade_id not in order.trade_ids:
-                self._unapplied.append((correction, fill))
-                mismatches.append(
-                    Discrepancy(
-                        kind="recovery_not_applied",
-                        subject=fill.trade_id,
-                        ours="not applied",
-                        venue="filled",
-                        detail="the re-delivered fill did not reach execution",
-                    )
-                )
+                mismatches.append(self._not_applied(correction, fill, ""))
                 continue
             corrections.append(correction)
             self.corrections.append(correction)
         return corrections
+
+    def _not_applied(
+        self, correction: FillRecovered, fill: VenueOrderFilled, still: str
+    ) -> Discrepancy:
+        """A recovery whose re-delivered fill did not reach execution: kept for a retry at
+        the next check, and a mismatch meanwhile (the node halts)."""
+        self._unapplied.append((correction, fill))
+        return Discrepancy(
+            kind="recovery_not_applied",
+            subject=fill.trade_id,
+            ours="not applied",
+            venue="filled",
+            detail=f"the re-delivered fill {still}did not reach execution",
+        )
 
     def _check_applied(self, mismatches: list[Discrepancy], now: int) -> list[FillReversed]:
         """Every fill execution applied must be a trade the venue reported.
