@@ -13,12 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/predator backtest --data data/binanceus_BTCUSDT_1m_20230301_20230321.csv.gz \
-		--strategy sma_cross --param fast=60 --param slow=240 \
-		--cash 100000 --sizing fraction:0.95 --size-precision 5 --commission 0.00075 \
-		--journal .demo/journal.sqlite
-	$(BIN)/predator status --journal .demo/journal.sqlite
-	$(BIN)/predator audit --journal .demo/journal.sqlite
+	$(BIN)/predator campaign --days 30 --chaos medium --seed 1 --out .demo/campaign
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

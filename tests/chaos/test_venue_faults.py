@@ -6,13 +6,24 @@ the venue's own records; reject storms and disconnects must open breakers, never
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from predator.chaos import FaultInjected
-from predator.execution.order import FillReversed, OrderFilled, OrderStatus
+from predator.core.events import Event
+from predator.execution.order import FillReversed, OrderFilled, OrderRejected, OrderStatus
+from predator.ledger import Journal
+from predator.ledger.stores import SqliteStore
 from predator.node import BacktestConfig
+from predator.node.backtest import _build_kernel
+from predator.node.recovery import load_durable, recover
 from predator.risk.circuit_breaker import BreakerState, BreakerStateChanged
 from predator.risk.emergency_stop import KillSwitchTripped
 from predator.testkit.chaos_node import ChaosNode, btc, goog
-from predator.validation.reconciliation import FillRecovered, ReconciliationMismatch
+from predator.validation.reconciliation import (
+    FillRecovered,
+    OrderOutcomeRecovered,
+    ReconciliationMismatch,
+)
 
 GOOG_SMA = BacktestConfig(params={"fast": 10, "slow": 30}, commission="0.002")
 BTC_SMA = BacktestConfig(params={"fast": 5, "slow": 15}, cash="1000000", risk={})
@@ -117,3 +128,45 @@ def test_a_kill_during_matching_does_not_crash_the_venue() -> None:
     # the same bar while the venue was matching, and the venue raised ValueError.
     node = ChaosNode(btc(), BTC_SMA)  # no fault injected at all
     node.play(400)
+
+
+def test_a_rejection_lost_in_a_crash_for_an_order_the_venue_never_received_is_settled(
+    tmp_path: Path,
+) -> None:
+    """An overloaded gateway rejects an order for the venue; the node crashes before the
+    rejection is durable (the order itself was, write-ahead). The restarted node finds the
+    order SUBMITTED and the venue without any record of it: reconciliation proves it never
+    arrived and closes it as rejected (``unknown_order``), no mismatch, no kill switch (a
+    campaign seed once sat halted for 24 days on such an order)."""
+    feed, path = btc(), tmp_path / "journal.sqlite"
+    node = ChaosNode(feed, BTC_SMA, journal=Journal(path, batch_size=4096))
+    node.play(30)
+    storm = node.fault("reject_storm", target="venue", duration_s=6 * 3600)
+    node.play_until(lambda: node.injector.counts.get(storm.fault_id), 300)
+    rejected = [e.client_order_id for e in node.of(OrderRejected)]
+    exchange = node.kernel.exchange
+    assert rejected and not any(exchange.knows_order(cid) for cid in rejected)
+    node.journal.store.close()  # the crash: the pending rejections are lost
+    store = SqliteStore(path)
+    durable = load_durable(store)
+    store.close()
+    journal = Journal(path, batch_size=4096)
+    fresh = _build_kernel(feed, BTC_SMA, journal, exchange=exchange, snapshot_every=None)
+    events: list[object] = []
+    fresh.bus.subscribe(Event, events.append)
+    fresh.clock.set(node.kernel.clock.now_ns())
+    report = recover(durable, exchange=exchange, kernel=fresh)
+
+    assert report.reconciled, report.mismatches
+    durable_rejections = {
+        r.payload["client_order_id"] for r in durable.records if r.type == "OrderRejected"
+    }
+    lost = sorted(set(rejected) - durable_rejections)
+    assert lost, "a rejection should have been lost with the pending batch"
+    settled = [e for e in events if isinstance(e, OrderOutcomeRecovered)]
+    assert sorted(e.client_order_id for e in settled) == lost
+    assert {e.reason for e in settled} == {"unknown_order"}
+    for cid in rejected:
+        assert fresh.execution.orders[cid].status is OrderStatus.REJECTED
+    assert not [e for e in events if isinstance(e, ReconciliationMismatch | KillSwitchTripped)]
+    journal.close()

@@ -64,8 +64,10 @@ class Crashed:
 def run_and_crash(path: Path, crash_after: int, *, until_submit_lost: bool = False) -> Crashed:
     """Drive a kernel bar by bar and crash it after ``crash_after`` bars.
 
-    With ``until_submit_lost`` it keeps going past ``crash_after`` until an
-    ``OrderSubmitted`` is still unflushed at the end of a bar, and crashes there.
+    With ``until_submit_lost`` the store fails every commit from ``crash_after`` on (a
+    full disk: the kernel's write-ahead commit of each order cannot succeed) and the node
+    goes on until an ``OrderSubmitted`` is still unflushed at the end of a bar, and
+    crashes there.
     """
     journal = Journal(path, batch_size=BATCH)
     kernel = _build_kernel(goog(), config(), journal)
@@ -82,6 +84,10 @@ def run_and_crash(path: Path, crash_after: int, *, until_submit_lost: bool = Fal
         done += 1
         if done < crash_after:
             continue
+        if until_submit_lost and not hasattr(journal.store, "_healthy_write_batch"):
+            store = journal.store
+            store._healthy_write_batch = store.write_batch  # type: ignore[attr-defined]
+            store.write_batch = _disk_full  # type: ignore[method-assign]
         durable = journal.store.load_tail()[0]
         if not until_submit_lost or (submitted_at and submitted_at[-1] > durable):
             break
@@ -94,6 +100,10 @@ def run_and_crash(path: Path, crash_after: int, *, until_submit_lost: bool = Fal
         clock.set(bar.ts)
         exchange.on_bar(bar)
     return Crashed(path, exchange, rest[VENUE_BARS:], lost)
+
+
+def _disk_full(_batch: object) -> None:
+    raise OSError("disk full")
 
 
 def restart(crashed: Crashed) -> tuple[Kernel, RecoveryReport, list[Event]]:

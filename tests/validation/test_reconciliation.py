@@ -281,7 +281,7 @@ def test_a_lost_cancel_is_resolved_by_the_venues_answer_exactly_once() -> None:
     assert not node.kernel.kill_switch.is_tripped("global")
 
 
-def test_an_order_open_here_that_the_venue_never_saw_halts() -> None:
+def test_an_order_the_venue_acknowledged_and_then_forgot_halts() -> None:
     from predator.execution.order import Order, OrderStatus
 
     node = Node()
@@ -291,6 +291,8 @@ def test_an_order_open_here_that_the_venue_never_saw_halts() -> None:
         next(iter(node.kernel.runners)),
     )
     ghost.transition(OrderStatus.SUBMITTED)
+    ghost.transition(OrderStatus.ACCEPTED)
+    ghost.venue_order_id = "V-ghost"
     node.kernel.execution.restore(ghost)
 
     report = node.recon.check()
@@ -300,3 +302,24 @@ def test_an_order_open_here_that_the_venue_never_saw_halts() -> None:
     ]
     assert node.kernel.execution.orders["ghost-1"].is_open  # left as we knew it, never guessed
     assert node.kernel.kill_switch.is_tripped("global")
+
+
+def test_an_order_sent_but_never_received_by_the_venue_is_closed_as_rejected() -> None:
+    """Never acknowledged, and the venue has no record of it at all (its answer to an
+    order-status query): it never arrived, so it has no effect; closed, not a halt."""
+    from predator.execution.order import Order, OrderStatus
+
+    node = Node()
+    node.play(60)
+    lost = Order(
+        OrderRequest(client_order_id="lost-1", symbol="GOOG", side=Side.BUY, quantity=1),
+        next(iter(node.kernel.runners)),
+    )
+    lost.transition(OrderStatus.SUBMITTED)
+    node.kernel.execution.restore(lost)
+
+    report = node.recon.check()
+
+    assert not report.mismatches
+    assert node.kernel.execution.orders["lost-1"].status is OrderStatus.REJECTED
+    assert not node.kernel.kill_switch.is_tripped("global")

@@ -250,13 +250,15 @@ class Journal:
         """Sequence number of the last appended record (0 when empty)."""
         return self._seq
 
-    def records(self, from_seq: int = 1) -> Iterator[JournalRecord]:
-        """Every durable record from ``from_seq`` in sequence order (flushes first).
+    def records(self, from_seq: int = 1, *, flush: bool = True) -> Iterator[JournalRecord]:
+        """Every durable record from ``from_seq`` in sequence order (flushes first unless
+        ``flush`` is False: then only what is already committed).
 
         Raises :class:`JournalCorrupted` at a payload that does not decode (a torn or
         corrupted record) rather than skip it; :meth:`verify` says where the chain breaks.
         """
-        self.flush()
+        if flush:
+            self.flush()
         decode = msgspec.json.decode
         for seq, ts, type_name, raw, chain in self.store.read(from_seq):
             try:

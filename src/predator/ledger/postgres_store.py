@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, LiteralString
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from predator.ledger.stores import (
     GENESIS,
@@ -291,5 +291,6 @@ def _split_journal_option(url: str) -> tuple[str, str | None]:
     names = [value for key, value in options if key == "journal"]
     if len(names) > 1:
         raise ValueError(f"more than one journal option in {redact_url(url)!r}")
-    rest = urlencode([(key, value) for key, value in options if key != "journal"])
+    # quote, not quote_plus: libpq reads "+" as a plus sign, not as a space
+    rest = urlencode([(k, v) for k, v in options if k != "journal"], quote_via=quote)
     return urlunsplit(parts._replace(query=rest)), (names[0] if names else None)

@@ -21,7 +21,13 @@ from predator.core.clock import TimeWarp
 from predator.core.events import Event
 from predator.core.scheduler import ScenarioClock
 from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import FillReversed, OrderCanceled, OrderFilled, OrderRejected
+from predator.execution.order import (
+    FillReversed,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+)
 from predator.execution.venue_client import PaperBroker
 from predator.ledger.journal import Journal
 from predator.ledger.ledger import BalanceEquationViolated, Ledger
@@ -29,7 +35,7 @@ from predator.market.bar import Bar
 from predator.market.instrument import Instrument
 from predator.market.status import MarketDataRejected
 from predator.node.alerting import KernelAlerts
-from predator.node.postmortems import PostmortemWriter
+from predator.node.postmortems import IMMEDIATE_INCIDENTS, PostmortemWriter
 from predator.node.risk_settings import RiskSettings
 from predator.node.snapshot import CONTROL_EVENTS, take_snapshot
 from predator.portfolio.portfolio import Portfolio
@@ -105,6 +111,11 @@ def _is_journaled(event_type: type) -> bool:
     return bool(getattr(event_type, "journaled", False))
 
 
+def _is_write_ahead(event_type: type) -> bool:
+    """Facts committed at once: an order about to reach the venue, an incident."""
+    return issubclass(event_type, OrderSubmitted) or event_type.__name__ in IMMEDIATE_INCIDENTS
+
+
 def _is_control(event_type: type) -> bool:
     """Kill switches, trading states, halts, stopped strategies (not breakers: a snapshot
     keeps their exact state)."""
@@ -146,6 +157,9 @@ class Kernel:
         # The journal hears every fact first, as it is published (a tap: before any chaos
         # layer on the bus), so it records causes before their effects.
         bus.tap(Event, journal.append, where=_is_journaled)
+        # Write-ahead: an order is durable before the venue hears of it, and an incident
+        # the moment it happens, so a crash never loses what the node did to the world.
+        bus.tap(Event, self._write_ahead, where=_is_write_ahead)
         self.ledger = Ledger(instrument.quote_currency, instrument.money_precision)
         self.slots = list(slots)
         main = self.slots[0]
@@ -387,6 +401,13 @@ class Kernel:
             and journal.last_commit_error is None
         ):
             self.take_snapshot()
+
+    def _write_ahead(self, _event: Event) -> None:
+        """Commit what is pending now (the journal tap has just appended ``_event``).
+
+        A failing store keeps the records pending (nothing is lost) and the node halts at
+        the next bar start (:meth:`_journal_health`)."""
+        self.journal.retry_commit()
 
     def _journal_health(self) -> None:
         """No trading on facts that cannot be made durable: HALTED while the journal's

@@ -20,12 +20,13 @@ from predator.core.bus import MessageBus
 from predator.core.clock import NS_PER_SECOND, Clock
 from predator.core.events import Event
 from predator.execution.execution_engine import ExecutionEngine
-from predator.execution.order import FillReversed, OrderFilled
+from predator.execution.order import FillReversed, OrderFilled, OrderStatus
 from predator.portfolio.portfolio import Portfolio
 from predator.portfolio.transfers import CapitalTransferred, CapitalTransfers
 from predator.risk.emergency_stop import EmergencyStop, KillScope, KillTrigger
 from predator.venue.orders import (
     Liquidity,
+    RejectReason,
     Side,
     VenueOrderCanceled,
     VenueOrderFilled,
@@ -527,14 +528,31 @@ class Reconciliation:
 
         An order open here that the venue closed by a cancel, expiry or rejection whose
         report we lost is provable: the venue's answer is re-delivered once (journaled as
-        ``OrderOutcomeRecovered``) and resolves it. Anything else is a mismatch.
+        ``OrderOutcomeRecovered``) and resolves it. So is an order sent but never
+        acknowledged that the venue has no record of at all (it never arrived: a lost
+        rejection by a disconnected or overloaded gateway): it is closed as rejected,
+        ``unknown_order``. Anything else is a mismatch.
         """
-        venue_open = {request.client_order_id for request in self._exchange.open_orders()}
+        exchange = self._exchange
+        venue_open = {request.client_order_id for request in exchange.open_orders()}
+        knows = getattr(exchange, "knows_order", None)
         ours = self._execution.open_orders()
         for order in ours:
             if order.client_order_id in venue_open:
                 continue
-            outcome = self._exchange.order_outcome(order.client_order_id)
+            outcome = exchange.order_outcome(order.client_order_id)
+            if (
+                outcome is None
+                and knows is not None
+                and order.status is OrderStatus.SUBMITTED
+                and not knows(order.client_order_id)
+            ):
+                outcome = VenueOrderRejected(
+                    ts=now,
+                    client_order_id=order.client_order_id,
+                    reason=RejectReason.UNKNOWN_ORDER,
+                    detail="the venue has no record of this order: it never arrived",
+                )
             if isinstance(outcome, VenueOrderCanceled | VenueOrderRejected):
                 self._bus.publish(
                     OrderOutcomeRecovered(

@@ -377,6 +377,14 @@ class PaperExchange:
         losing a report."""
         return self._outcomes.get(client_order_id)
 
+    def knows_order(self, client_order_id: str) -> bool:
+        """Whether this venue ever received ``client_order_id`` (accepted or rejected).
+
+        An order the venue never received (lost before it: a disconnect, an overloaded
+        gateway answering for it) is unknown, the answer a real venue's order-status query
+        gives (Binance ``-2013 Order does not exist``)."""
+        return client_order_id in self._known_ids or client_order_id in self._outcomes
+
     def last_bar(self, symbol: str) -> Bar | None:
         """The last bar the venue matched for ``symbol``."""
         return self._last_bar.get(symbol)
