@@ -777,7 +777,8 @@ def _add_campaign_command(commands: Any) -> None:
     cp.add_argument(
         "--replay",
         action="store_true",
-        help="re-run the campaign recorded in --out DIR and check the same journal digest",
+        help="re-run the campaign recorded in --out DIR (its config comes from there) and "
+        "check it reaches the same journal digest, verdict and failures",
     )
     cp.add_argument("--seeds", metavar="A..B", help="a sweep: one campaign per seed (A..B or A,B)")
     cp.add_argument("--workers", type=int, default=1, metavar="N", help="sweep processes (1)")
@@ -795,10 +796,16 @@ def _run_campaign(args: argparse.Namespace) -> int:
     )
     expected = None
     try:
-        if args.replay and args.out is not None:
+        if args.replay:
+            if args.out is None:
+                raise UserError(
+                    "--replay re-runs a recorded campaign: give --out DIR, the directory "
+                    "a campaign wrote (its campaign.json)"
+                )
             recorded = os.path.join(args.out, "campaign.json")
-            if os.path.isfile(recorded):
-                config, expected = _recorded_campaign(recorded, args.out)
+            if not os.path.isfile(recorded):
+                raise UserError(f"{recorded}: no recorded campaign to replay")
+            config, expected = _recorded_campaign(recorded, args.out)
         config.validated()
         if args.seeds:
             return _run_campaign_sweep(config, args)

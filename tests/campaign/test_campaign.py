@@ -115,3 +115,7 @@ def test_every_failure_names_its_seed_and_reproduction_command() -> None:
     assert config.command() == (
         f"predator campaign --days 2 --chaos {SHORT_CHAOS} --seed 7 --out runs/x --replay"
     )
+    unrecorded = CampaignConfig(days=2, chaos="extreme", seed=7)  # the command records it
+    assert unrecorded.command() == (
+        "predator campaign --days 2 --chaos extreme --seed 7 --out campaign-seed-7"
+    )

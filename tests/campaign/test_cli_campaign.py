@@ -35,7 +35,10 @@ def test_a_failing_campaign_exits_1_and_prints_how_to_reproduce_it(
     assert main(argv) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "FAIL state_consistent" in out and "pool x: cash 1 here, 2 there" in out
-    assert f"seed 1; reproduce: predator campaign --days 2 --chaos {SHORT_CHAOS} --seed 1" in out
+    assert (
+        f"seed 1; reproduce: predator campaign --days 2 --chaos {SHORT_CHAOS} --seed 1 "
+        "--out campaign-seed-1" in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,8 @@ def test_a_failing_campaign_exits_1_and_prints_how_to_reproduce_it(
         (["--data", "/no/such/file.csv"], "no such data file"),
         (["--seeds", "5..1"], "--seeds"),
         (["--replay", "--seeds", "1..2"], "--replay re-runs one seed"),
+        (["--replay"], "--replay re-runs a recorded campaign: give --out DIR"),
+        (["--replay", "--out", "/no/such/dir"], "no recorded campaign to replay"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(

@@ -113,14 +113,20 @@ class CampaignConfig(msgspec.Struct, frozen=True, kw_only=True):
         """One-minute bars the campaign runs through."""
         return self.days * BARS_PER_DAY
 
-    def command(self, *, replay: bool = True) -> str:
-        """The ``predator campaign`` command line that reproduces this campaign."""
+    def command(self) -> str:
+        """The ``predator campaign`` command line that reproduces this campaign.
+
+        A recorded campaign (``out_dir``) is re-run with ``--replay``, which checks the
+        same journal digest. Otherwise the command records it (``--out
+        campaign-seed-N``): the same seed gives the same run, and the journal,
+        post-mortems and reports of the failure land in that directory.
+        """
         parts = ["predator campaign", f"--days {self.days}", f"--chaos {self.chaos}"]
         parts.append(f"--seed {self.seed}")
         if self.data is not None:
             parts.append(f"--data {self.data}")
         if self.out_dir is not None:
-            parts.append(f"--out {self.out_dir}")
-        if replay:
-            parts.append("--replay")
+            parts += [f"--out {self.out_dir}", "--replay"]
+        else:
+            parts.append(f"--out campaign-seed-{self.seed}")
         return " ".join(parts)
