@@ -50,7 +50,7 @@ def test_every_scenario_is_named_grouped_and_documented() -> None:
     for name in SCENARIO_NAMES:
         scenario = LIBRARY.get(name)
         assert scenario.description and scenario.handled and scenario.detected_by
-        if scenario.mode == "faults" and not scenario.requires:
+        if scenario.mode == "faults":
             assert LIBRARY.faults(name, start_ns=0, targets=["s"]), name
     # Governance scenarios on the allocator say they need it.
     assert LIBRARY.get("scoring_corruption").requires == ("allocator",)

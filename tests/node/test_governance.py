@@ -352,3 +352,51 @@ def test_a_snapshot_taken_after_transfers_restores_the_same_books(reference: Run
     assert books(fresh) == books(kernel)
     for portfolio in fresh.portfolios.values():
         portfolio.check_balance_equation()
+
+
+def test_a_restart_rebuilds_the_sample_window_and_keeps_the_rounds_on_schedule() -> None:
+    """Campaigns crash about daily: the allocator's equity window (``AllocatorSampled``,
+    journaled each round) and its round schedule survive a restart."""
+    feed = load_bars(
+        Path(__file__).resolve().parents[2] / "data/binanceus_BTCUSDT_1m_20230301_20230321.csv.gz",
+        size_precision=5,
+    )
+    config = BacktestConfig(
+        cash="100000",
+        commission="0.001",
+        strategies=(
+            StrategySpec(strategy="sma_cross", name="fast", engine="trend", params={"fast": 5}),
+            StrategySpec(strategy="ema_cross", name="slow", engine="swing"),
+        ),
+    )
+    hour = DAY_NS // 24
+    settings = GovernanceConfig(interval_ns=4 * hour, allocator=AllocatorConfig(window=6))
+    journal = Journal(None)
+    kernel = _build_kernel(feed, config, journal, snapshot_every=None)
+    governance = attach_allocator(kernel, Allocator(settings.allocator), settings.interval_ns)
+    _announce_run(kernel, feed, config, journal)
+    for runner in kernel.runners.values():
+        runner.start()
+    for bar in list(feed)[: 3 * 1440 + 30]:
+        if kernel.scheduler.next_time is not None and kernel.scheduler.next_time <= bar.ts:
+            kernel.scheduler.run_until(bar.ts)
+        kernel.clock.set(bar.ts)
+        kernel.bus.publish(bar)
+    journal.flush()
+    records = tuple(journal.records())
+    assert sum(r.type == "AllocatorSampled" for r in records) == 18  # every 4 h for 3 days
+
+    fresh = _build_kernel(feed, config, Journal(None), snapshot_every=None)
+    fresh.clock.set(kernel.clock.now_ns())
+    restored = attach_allocator(fresh, Allocator(settings.allocator), settings.interval_ns)
+    restored.restore(records)
+    assert restored.allocator.samples == governance.allocator.samples
+    assert restored.allocator.reallocation_times == governance.allocator.reallocation_times[-2:]
+    last = governance.allocator.last_sampled
+    assert last is not None and restored.call is not None
+    assert restored.call.at_ns == last + settings.interval_ns  # not 4 h after the restart
+    # A node down past its round: the next one on the same schedule, never in the past.
+    late = last + settings.interval_ns + hour
+    again = attach_allocator(fresh, Allocator(settings.allocator), settings.interval_ns)
+    again.restore(records, not_before=late)
+    assert again.call is not None and again.call.at_ns == last + 2 * settings.interval_ns

@@ -12,6 +12,7 @@ from fractions import Fraction
 from itertools import pairwise
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from predator.strategy.allocator import (
     AllocationThrottled,
     Allocator,
     AllocatorConfig,
+    AllocatorSampled,
     CapitalReallocated,
     PoolSample,
     ScoreRejected,
@@ -118,7 +120,8 @@ def allocator(scripts: Mapping[str, Sequence[float]], **config: Any) -> Allocato
 def test_nothing_moves_before_the_window_is_full() -> None:
     desk = Desk(allocator({n: [1.0] for n in NAMES}))
     desk.rounds(2)
-    assert desk.events == [] and desk.allocator.rounds == 2
+    assert desk.allocator.rounds == 2
+    assert [type(e) for e in desk.events] == [AllocatorSampled, AllocatorSampled]  # journaled
 
 
 def test_accepted_scores_move_capital_toward_bounded_weights_within_the_round_budget() -> None:
@@ -235,6 +238,21 @@ def test_the_guard_survives_a_restart_from_the_journal() -> None:
     restarted.restore(records)
     assert restarted.reallocation_times == [r.ts for r in records]
     assert restarted.previous_scores  # the jump check has its reference again
+
+
+def test_the_sample_window_survives_a_restart_from_the_journal() -> None:
+    desk = Desk(allocator({n: [1.0] for n in NAMES}))
+    desk.rounds(5, every=HOUR)
+    records = [
+        JournalRecord(i, e.ts, "AllocatorSampled", msgspec.to_builtins(e), b"")
+        for i, e in enumerate(desk.of(AllocatorSampled), 1)
+    ]
+    restarted = allocator({n: [1.0] for n in NAMES})
+    restarted.restore(records)
+    assert restarted.samples == {
+        name: history[-(restarted.config.window + 1) :]
+        for name, history in desk.allocator.samples.items()
+    }
 
 
 def test_nothing_moves_while_trading_is_halted() -> None:

@@ -173,6 +173,7 @@ class Campaign:
             journal_batch=config.journal_batch,
             postmortems=config.postmortems,
             reconciliation=config.reconciliation,
+            governance=config.governance_config(),
         )
         kernel = node.start()
         engines = {slot.name: slot.engine for slot in kernel.slots}
@@ -258,28 +259,20 @@ class Campaign:
             bar = bars[index]
             ts = bar.ts
             if node.crash is None:
-                scheduler = kernel.scheduler
-                next_time = scheduler.next_time
-                if next_time is not None and next_time <= ts:
-                    while next_time is not None and next_time <= ts:
-                        scheduler.step()
-                        if node.injector.crash_requested is not None:
-                            break
-                        next_time = scheduler.next_time
-                    fault = node.injector.crash_requested
-                    if fault is not None:
-                        self._events_before += kernel.bus.published
-                        node.crash_now(fault, restart_ns)
-                        kernel.exchange.connect(_deaf)
+                self._run_due(node, kernel, ts, restart_ns)
             if node.crash is not None:
-                if ts < node.crash.restart_at:
+                restarted = ts >= node.crash.restart_at
+                if restarted:
+                    kernel = node.restart(index)
+                    if index > 0:
+                        kernel.bus.publish(bars[index - 1])
+                    # What the restart scheduled before this bar runs before it.
+                    restarted = not self._run_due(node, kernel, ts, restart_ns)
+                if not restarted:
                     kernel.clock.set(ts)  # the venue lives on: it matches alone
                     kernel.exchange.on_bar(bar)
                     index += 1
                     continue
-                kernel = node.restart(index)
-                if index > 0:
-                    kernel.bus.publish(bars[index - 1])
             kernel.clock.set(ts)
             kernel.bus.publish(bar)
             kernel.risk.heartbeat()  # the CRO's heartbeat timer (live mode has one)
@@ -292,6 +285,25 @@ class Campaign:
                 operator.restart_requested = None
                 kernel.exchange.connect(_deaf)
         return index
+
+    def _run_due(self, node: CampaignNode, kernel: Any, ts: int, restart_ns: int) -> bool:
+        """Run the node's scheduled work due by ``ts``; True if chaos crashed it."""
+        scheduler = kernel.scheduler
+        next_time = scheduler.next_time
+        if next_time is None or next_time > ts:
+            return False
+        while next_time is not None and next_time <= ts:
+            scheduler.step()
+            if node.injector.crash_requested is not None:
+                break
+            next_time = scheduler.next_time
+        fault = node.injector.crash_requested
+        if fault is None:
+            return False
+        self._events_before += kernel.bus.published
+        node.crash_now(fault, restart_ns)
+        kernel.exchange.connect(_deaf)
+        return True
 
     def _stats(self, node: CampaignNode, ts: int) -> dict[str, Any]:
         kernel = node.kernel

@@ -16,7 +16,9 @@ import msgspec
 from predator.campaign.profile import CAMPAIGN_STRATEGIES
 from predator.chaos import INTENSITIES, ChaosConfig, load_chaos_config
 from predator.node.backtest import StrategySpec
+from predator.node.governance import GovernanceConfig
 from predator.risk.config import ConfigError
+from predator.strategy.allocator import AllocatorConfig
 
 __all__ = [
     "BUNDLED_DATA",
@@ -55,7 +57,9 @@ class CampaignConfig(msgspec.Struct, frozen=True, kw_only=True):
     how long the automated operator waits after a halt before it may approve resuming.
     ``restart_s``: how long a crashed node stays down before it is restarted.
     ``reconciliation`` and ``invariants`` exist for tests that prove the gates can fail;
-    a real campaign keeps them on.
+    a real campaign keeps them on. ``governance`` [on]: an allocator moves capital between
+    the pools every ``governance_interval_s`` [4 h] of kernel time, scoring each strategy
+    on its last ``allocator_window`` [12] rounds (so a 30-day campaign has ~180 rounds).
     """
 
     days: int = 30
@@ -75,6 +79,9 @@ class CampaignConfig(msgspec.Struct, frozen=True, kw_only=True):
     postmortems: bool = True
     reconciliation: bool = True
     invariants: bool = True
+    governance: bool = True
+    governance_interval_s: int = 4 * 3600
+    allocator_window: int = 12
 
     def validated(self) -> CampaignConfig:
         """Itself when usable; a one-line :class:`CampaignError` otherwise."""
@@ -84,6 +91,8 @@ class CampaignConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise CampaignError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if self.cooloff_s < 0 or self.restart_s < 0:
             raise CampaignError("cool-off and restart delays must be >= 0 seconds")
+        if self.governance_interval_s < 1 or self.allocator_window < 1:
+            raise CampaignError("the governance interval and allocator window must be >= 1")
         self.chaos_config()
         data = self.data_path()
         if not data.is_file():
@@ -103,6 +112,15 @@ class CampaignConfig(msgspec.Struct, frozen=True, kw_only=True):
             return load_chaos_config(self.chaos)
         except ConfigError as exc:
             raise CampaignError(str(exc)) from None
+
+    def governance_config(self) -> GovernanceConfig | None:
+        """The allocator settings of the campaign's node (``None``: governance off)."""
+        if not self.governance:
+            return None
+        return GovernanceConfig(
+            interval_ns=self.governance_interval_s * 1_000_000_000,
+            allocator=AllocatorConfig(window=self.allocator_window),
+        )
 
     def data_path(self) -> Path:
         """The OHLCV file the campaign's bars come from."""

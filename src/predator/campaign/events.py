@@ -8,6 +8,8 @@ resumptions use the system's own events (``OperatorApproved``, ``ExecutionResume
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from predator.core.events import Event
 
 __all__ = ["NodeCrashed", "NodeRestarted", "StrategyRestarted"]
@@ -41,6 +43,8 @@ class NodeRestarted(Event, frozen=True, kw_only=True):
 
 class StrategyRestarted(Event, frozen=True, kw_only=True):
     """A stopped strategy was started again (its indicators re-warm from the next bar)."""
+
+    write_ahead: ClassVar[bool] = True
 
     strategy: str
     actor: str

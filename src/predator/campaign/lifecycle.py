@@ -6,13 +6,15 @@ way ``tests/e2e/test_exhaustive_crash.py`` does: the unflushed journal batch is 
 venue keeps running (the campaign loop feeds it bars while the node is down).
 ``restart`` builds a fresh kernel around the surviving venue, recovers it from the
 durable journal (``predator.node.recover``), re-warms its strategies on the last day of
-bars, journals the crash and the restart, and re-attaches chaos and the operator.
+bars, journals the crash and the restart, and re-attaches chaos and the operator. Each
+kernel gets an allocator (governance), its guard and window rebuilt from the journal.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from predator.campaign.events import NodeCrashed, NodeRestarted
@@ -20,13 +22,16 @@ from predator.campaign.operator import ACTOR, AutoOperator
 from predator.chaos import ChaosBus, ChaosEngine, FaultInjector, PlannedFault
 from predator.chaos.config import FAULT_CATEGORY
 from predator.core.rng import RngStreams
+from predator.core.scheduler import ScenarioClock
 from predator.ledger.journal import Journal, JournalRecord
 from predator.ledger.stores import JournalStore, MemoryStore, SqliteStore
 from predator.market.bar import Bar
 from predator.market.bar_loader import BarFeed
 from predator.node.backtest import BacktestConfig, _announce_run, _build_kernel
+from predator.node.governance import Governance, GovernanceConfig, attach_allocator
 from predator.node.kernel import Kernel
-from predator.node.recovery import load_durable, prepare_resume, recover
+from predator.node.recovery import DurableReader, RecoveryRefused, prepare_resume, recover
+from predator.strategy.allocator import Allocator
 from predator.validation.reconciliation import ReconciliationReport
 from predator.venue.paper_exchange import PaperExchange
 
@@ -73,6 +78,7 @@ class CampaignNode:
         journal_batch: int,
         postmortems: bool,
         reconciliation: bool,
+        governance: GovernanceConfig | None = None,
     ) -> None:
         self.feed = feed
         self.bars = bars
@@ -88,7 +94,14 @@ class CampaignNode:
             None if out_dir is None or not postmortems else out_dir / "postmortems"
         )
         self.reconciliation = reconciliation
+        self.governance_config = governance
+        self.governance: Governance | None = None
+        """The allocator on the current kernel (``None`` with governance off)."""
         self._memory: MemoryStore | None = None
+        self._clears: tuple[list[PlannedFault], list[PlannedFault]] | None = None
+        self._reader = DurableReader()
+        """The durable journal read so far, verified and audited (the supervisor's)."""
+        operator.audit = self._audit_refusal
         self.journal_path = None if out_dir is None else out_dir / "journal.sqlite"
         self.kernel: Kernel
         self.journal: Journal
@@ -121,6 +134,7 @@ class CampaignNode:
         for runner in kernel.runners.values():
             runner.start()
         self._attach(kernel, first=True)
+        self._govern(kernel, (), kernel.clock.now_ns())
         return kernel
 
     def _build(self, exchange: PaperExchange | None) -> Kernel:
@@ -189,6 +203,17 @@ class CampaignNode:
         finally:
             journal.close()
 
+    def _audit_refusal(self, kernel: Kernel) -> str | None:
+        """Why a restart of ``kernel``'s node would refuse its journal (the operator asks
+        before it restarts one), from the incremental audit."""
+        kernel.journal.retry_commit()  # what is durable is what a restart would read
+        try:
+            self._reader.load(kernel.journal.store)
+            self._reader.refuse_unaudited()
+        except RecoveryRefused as exc:
+            return f"no restart: {exc}"
+        return None
+
     def rewarm_bars(self) -> int:
         """Bars of history a restarted node re-warms on (see ``REWARM_MIN_BARS``)."""
         warmups = [int(getattr(slot.strategy, "warmup", 0) or 0) for slot in self.kernel.slots]
@@ -216,7 +241,10 @@ class CampaignNode:
         window = self.rewarm_bars()  # the dead node's strategies know their warm-ups
         exchange = old_kernel.exchange
         store = self._open_store()
-        durable = load_durable(store)
+        durable = self._reader.load(store)  # reads, verifies and audits only what is new
+        # The node never trades on a journal that fails the audit (recover's own check,
+        # here on the running audit of every durable record).
+        self._reader.refuse_unaudited(venue_trades={f.trade_id for f in exchange.trade_log})
         crash.unflushed -= durable.durable_seq
         self.lost_events += crash.unflushed
         if self.journal_path is not None:
@@ -239,7 +267,7 @@ class CampaignNode:
                 down_ns=now - crash.at_ns,
             )
         )
-        report = recover(durable, exchange=exchange, kernel=fresh)
+        report = recover(durable, exchange=exchange, kernel=fresh, audited=True)
         start = max(0, index - window)
         prepare_resume(
             fresh, _sub_feed(self.feed, self.bars[start:index]), self.config, self.journal
@@ -259,22 +287,93 @@ class CampaignNode:
         self.journal.flush()  # the restart is committed before the node trades again
         old_injector.crash_handled()
         self._attach(fresh, first=False)  # the operator restarts what it knew was running
+        upcoming = self.bars[index].ts if index < len(self.bars) else now
+        self._govern(fresh, durable.records, upcoming)  # before the carried faults strike it
         self._carry_chaos(old_injector, now)
         self.crash = None
         return fresh
 
+    def _govern(self, kernel: Kernel, records: Sequence[JournalRecord], upcoming: int) -> None:
+        """An allocator on ``kernel``, its guard, sample window and round schedule rebuilt
+        from the durable ``records`` (a fresh node after a crash; no round before the
+        ``upcoming`` bar), reachable by the fault injector."""
+        config = self.governance_config
+        if config is None:
+            return
+        allocator = Allocator(config.allocator)
+        self.governance = attach_allocator(kernel, allocator, config.interval_ns)
+        self.governance.restore(records, not_before=upcoming)
+        self.injector.govern(allocator)
+
     def _carry_chaos(self, old: FaultInjector, now: int) -> None:
-        """The rest of the fault plan on the fresh node; faults outside the process go on."""
+        """The rest of the fault plan on the fresh node; faults outside the process go on.
+
+        The plan is fed to the scheduler one fault at a time (:class:`_Pump`), so a
+        restart costs a binary search, not the rescheduling of the whole remaining plan
+        (a year of extreme chaos is ~100,000 faults and ~1,000 restarts)."""
         injector, scheduler = self.injector, self.kernel.scheduler
         for fault_id, fault in sorted(old.active.items()):
             injector.inject(fault)  # still active (venue, market): it strikes the new node too
             old.active.pop(fault_id, None)
-        for fault in self.chaos.plan:
-            if fault.at_ns > now:
-                scheduler.schedule(fault.at_ns, injector.inject, fault)
-        for fault in sorted(self.chaos.plan, key=lambda f: (f.until_ns, f.at_ns, f.fault_id)):
-            if fault.kind != "process_crash" and fault.until_ns > now:
-                scheduler.schedule(fault.until_ns, injector.clear, fault.fault_id)
+        plan = self.chaos.plan
+        if self._clears is None or self._clears[0] is not plan:
+            ordered = sorted(
+                (f for f in plan if f.kind != "process_crash"),
+                key=lambda f: (f.until_ns, f.at_ns, f.fault_id),
+            )
+            self._clears = (plan, ordered)
+        clears = self._clears[1]
+        _Pump(
+            scheduler,
+            plan,
+            bisect_right(plan, now, key=_at_ns),
+            _at_ns,
+            injector.inject,
+        ).arm()
+        _Pump(
+            scheduler,
+            clears,
+            bisect_right(clears, now, key=_until_ns),
+            _until_ns,
+            lambda fault: injector.clear(fault.fault_id),
+        ).arm()
+
+
+def _at_ns(fault: PlannedFault) -> int:
+    return fault.at_ns
+
+
+def _until_ns(fault: PlannedFault) -> int:
+    return fault.until_ns
+
+
+class _Pump:
+    """Schedules ``items`` (sorted by ``key``) from ``index`` on, one at a time: each
+    scheduled call acts on its item and schedules the next."""
+
+    def __init__(
+        self,
+        scheduler: ScenarioClock,
+        items: Sequence[PlannedFault],
+        index: int,
+        key: Callable[[PlannedFault], int],
+        act: Callable[[PlannedFault], object],
+    ) -> None:
+        self.scheduler = scheduler
+        self.items = items
+        self.index = index
+        self.key = key
+        self.act = act
+
+    def arm(self) -> None:
+        if self.index < len(self.items):
+            self.scheduler.schedule(self.key(self.items[self.index]), self._fire)
+
+    def _fire(self) -> None:
+        item = self.items[self.index]
+        self.index += 1
+        self.arm()  # first: the act may stop the process (a crash) before it returns
+        self.act(item)
 
 
 def _crash_reason(crash: Crash) -> str:

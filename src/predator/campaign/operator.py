@@ -13,6 +13,7 @@ The operator is its own process: its memory survives node crashes (``bind`` agai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -61,7 +62,8 @@ class OperatorPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     ``cooloff_ns``: wait at least this long after a halt. ``fresh_data_ns``: market data
     younger than this counts as back. ``restart_budget`` restarts of one failing strategy
-    per ``budget_window_ns``; beyond it the strategy stays stopped. ``faulty``: strategies
+    per ``budget_window_ns``; beyond it the strategy stays stopped (quarantined) until
+    the window has room again. ``faulty``: strategies
     never brought back after their own kill switch; ``faulty_denials``: a strategy with
     this many denials for its own behaviour counts as faulty too.
     """
@@ -83,7 +85,9 @@ class OperatorAction(msgspec.Struct, frozen=True, kw_only=True):
 
     ts: int
     action: str
-    """``resume`` (kill switch), ``resume_execution``, ``restart_strategy``, ``leave_dead``."""
+    """``resume`` (kill switch), ``resume_execution``, ``restart_strategy``, ``quarantine``
+    (restart budget used up: it waits for room), ``leave_dead``, ``restart_node``,
+    ``stay_halted``."""
     target: str
     reason: str
     halted_since: int | None = None
@@ -111,6 +115,10 @@ class AutoOperator:
         self.restart_requested: str | None = None
         """Set when the operator wants the node restarted (the campaign does it)."""
         self._restarted_for: set[int] = set()
+        self._quarantined: set[str] = set()
+        self.audit: Callable[[Kernel], str | None] = _audit_refusal
+        """Why a restarted node would refuse the journal, or ``None`` (the campaign sets
+        its incremental audit here)."""
 
     # -- binding ------------------------------------------------------------------------
     def bind(self, kernel: Kernel) -> None:
@@ -214,7 +222,7 @@ class AutoOperator:
             mismatch = trip.trigger == "reconciliation_mismatch"
             if stuck and mismatch and trip.ts not in self._restarted_for:
                 self._restarted_for.add(trip.ts)
-                refused = _audit_refusal(kernel)
+                refused = self.audit(kernel)
                 if refused is not None:  # a restart would refuse to start: stay halted
                     self._log(now, "stay_halted", scope, refused, trip.ts)
                     return
@@ -264,13 +272,19 @@ class AutoOperator:
                 ts for ts in self._restarts.get(name, []) if now - ts < self.policy.budget_window_ns
             ]
             if len(history) >= self.policy.restart_budget:
-                self._leave_dead(
-                    now,
-                    name,
-                    f"{stopped}; already restarted {len(history)} times within the budget window",
-                    since,
-                )
+                # Quarantined, not buried: it comes back once the window has room again.
+                if name not in self._quarantined:
+                    self._quarantined.add(name)
+                    self._log(
+                        now,
+                        "quarantine",
+                        f"strategy:{name}",
+                        f"{stopped}; already restarted {len(history)} times within the "
+                        f"budget window: next try at {history[0] + self.policy.budget_window_ns}",
+                        since,
+                    )
                 return
+            self._quarantined.discard(name)
             if now - since < self.policy.cooloff_ns or self._data_back(kernel, now) is not None:
                 return
             self._restart(kernel, name, f"restart after it {stopped}", now)

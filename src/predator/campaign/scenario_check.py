@@ -59,6 +59,16 @@ DETECTORS: dict[str, Test] = {
     "price_band": _denied("price_band"),
     "circuit_breaker": lambda kind, p: kind == "BreakerStateChanged" and p.get("state") == "open",
     "execution.heartbeat": lambda kind, _p: kind == "ExecutionHalted",
+    "allocator.score_rejected": lambda kind, _p: kind == "ScoreRejected",
+    "allocator.score_jump": lambda kind, p: (
+        kind == "ScoreRejected" and str(p.get("reason", "")).startswith("jump")
+    ),
+    # The overfitting guard declining to move capital (not "halted" or "no_free_cash").
+    "allocator.throttled": lambda kind, p: (
+        kind == "AllocationThrottled"
+        and p.get("reason") in ("hysteresis", "min_interval", "daily_limit")
+    ),
+    "allocator.reallocated": lambda kind, _p: kind == "CapitalReallocated",
 }
 """How each detector a scenario names shows in the journal."""
 

@@ -1,4 +1,5 @@
-"""Small proxies the fault injector owns: the venue client, the journal store, strategies.
+"""Small proxies the fault injector owns: the venue client, the journal store, strategies
+and the allocator's scorer.
 
 Each one is installed on a running kernel by patching one instance attribute (never a
 class, never a file of another package) and asks the injector which faults are active
@@ -7,8 +8,9 @@ on every call, so clearing a fault needs no uninstall.
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -20,11 +22,13 @@ from predator.venue.orders import OrderRequest, RejectReason, VenueOrderRejected
 
 if TYPE_CHECKING:
     from predator.chaos.injector import FaultInjector
+    from predator.strategy.allocator import Allocator, PoolSample
     from predator.strategy.runner import StrategyRunner
 
 __all__ = [
     "InjectedCommitFailure",
     "InjectedStrategyError",
+    "ScorerProxy",
     "StoreProxy",
     "StrategyOverrun",
     "StrategyProxy",
@@ -207,3 +211,39 @@ class StrategyProxy:
                     strategy.buy(unit)
                 else:
                     strategy.sell(unit)
+
+
+CORRUPT_SCORES: tuple[float, ...] = (math.nan, math.inf, -math.inf, 1e300, -1e300)
+"""What a corrupted scorer returns, in turn: not finite, then out of any sane range."""
+
+
+class ScorerProxy:
+    """Wraps the allocator's scorer: ``score_corruption`` returns NaN, infinite and absurd
+    scores in turn; ``overfit_scoring`` adds in-sample noise (a large, seeded random swing
+    each call) to the target strategy's real score (``*``: every strategy's)."""
+
+    def __init__(self, injector: FaultInjector, allocator: Allocator) -> None:
+        self.injector = injector
+        self.allocator = allocator
+        self._score = allocator.scorer
+        allocator.scorer = self.score
+        self.corrupted = 0
+        self.overfitted = 0
+
+    def score(self, strategy: str, samples: Sequence[PoolSample]) -> float:
+        injector = self.injector
+        real = self._score(strategy, samples)
+        corrupt = injector.first_active(("score_corruption",))
+        if corrupt is not None:
+            value = CORRUPT_SCORES[self.corrupted % len(CORRUPT_SCORES)]
+            self.corrupted += 1
+            injector.count(corrupt, "scores_corrupted")
+            return value
+        overfit = injector.first_active(("overfit_scoring",))
+        if overfit is not None and str(overfit.params.get("strategy", "*")) in (strategy, "*"):
+            # Re-optimised on the same data: a great in-sample score that swings wildly.
+            swing = float(overfit.params.get("swing", 20.0))
+            self.overfitted += 1
+            injector.count(overfit, "scores_overfitted")
+            return float(real) + abs(swing * float(injector.rng.standard_normal()))
+        return real

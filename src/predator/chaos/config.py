@@ -52,6 +52,8 @@ FAULT_CATEGORY: dict[str, str] = {
     "strategy_hang": "strategy",
     "order_flood": "strategy",
     "clock_skew": "clock",
+    "score_corruption": "governance",
+    "overfit_scoring": "governance",
 }
 """Every fault kind (the config keys) and its category; the category sets the priority."""
 
@@ -111,6 +113,10 @@ _DEFAULTS: dict[str, tuple[float, int, int, dict[str, Any]]] = {
     "strategy_hang": (0.25, 0, 0, {"overrun_s": 120}),
     "order_flood": (0.25, 60, 600, {"multiplier": 10}),
     "clock_skew": (0.1, 60, 600, {"skew_s": 30}),
+    # Governance faults need an allocator (without one: not applicable); rare, since the
+    # governance scenarios place them too.
+    "score_corruption": (0.05, 14_400, 43_200, {}),
+    "overfit_scoring": (0.01, 86_400, 259_200, {"swing": 20.0, "strategy": "*"}),
 }
 
 _PRESET_SCENARIOS: dict[str, tuple[str, ...]] = {

@@ -35,6 +35,7 @@ _FIXED_TARGET = {
     "market": "market_data",
     "storage": "journal",
     "clock": "clock",
+    "governance": "allocator",
 }
 
 

@@ -2,9 +2,10 @@
 
 It sits on the kernel's bus as its interceptor (bus faults, frozen components and
 market data, lost venue answers, ghost fills), wraps the venue client, the journal
-store and the strategies in small proxies it owns (``_proxies``), and reports every
-fault on the :class:`~predator.chaos.bus.ChaosBus`. A process crash is only *requested*
-here: the campaign loop performs it (the node dies, the venue lives) and calls
+store, the strategies and (once :meth:`FaultInjector.govern` names it) the allocator's
+scorer in small proxies it owns (``_proxies``), and reports every fault on the
+:class:`~predator.chaos.bus.ChaosBus`. A process crash is only *requested* here: the
+campaign loop performs it (the node dies, the venue lives) and calls
 :meth:`FaultInjector.crash_handled`.
 """
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from predator.chaos._proxies import StoreProxy, StrategyProxy, VenueProxy
+from predator.chaos._proxies import ScorerProxy, StoreProxy, StrategyProxy, VenueProxy
 from predator.chaos.bus import ChaosBus
 from predator.chaos.config import category_of
 from predator.chaos.engine import PlannedFault
@@ -31,6 +32,7 @@ from predator.venue.orders import Liquidity, VenueOrderAccepted, VenueOrderFille
 
 if TYPE_CHECKING:
     from predator.node.kernel import Kernel
+    from predator.strategy.allocator import Allocator
 
 __all__ = ["FaultInjector", "Finding"]
 
@@ -102,6 +104,13 @@ class FaultInjector:
         self.strategies = {
             name: StrategyProxy(self, name, runner) for name, runner in kernel.runners.items()
         }
+        self.scorer: ScorerProxy | None = None
+        """The proxy on the allocator's scorer, once :meth:`govern` gave it one."""
+
+    def govern(self, allocator: Allocator) -> None:
+        """Reach the node's allocator (governance faults act on its scorer). Whoever
+        attaches governance calls this; without it governance faults do not apply."""
+        self.scorer = ScorerProxy(self, allocator)
 
     # -- helpers for the proxies --------------------------------------------------------
     def first_active(self, kinds: Iterable[str]) -> PlannedFault | None:
@@ -384,6 +393,9 @@ class FaultInjector:
         elif kind == "frozen_market_data":
             bars = self.kernel.exchange.last_bar(self.kernel.instrument.symbol)
             self._frozen_bar = bars
+        elif category_of(kind) == "governance" and self.scorer is None:
+            detail["not_applicable"] = "no allocator on this node (governance is off)"
+            self.not_applicable.append(fault)
         if kind not in ("clock_skew", "ghost_fill"):
             self.active[fault.fault_id] = fault
         self.chaos_bus.publish(

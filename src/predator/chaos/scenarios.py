@@ -36,7 +36,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     ``transform`` (a new bar path) or ``faults`` (planned faults). ``detected_by``: the
     components or checks that must notice it; ``handled``: what the system must end up
     doing; ``params``: the defaults (override per call); ``requires``: optional components
-    it needs (``allocator``).
+    it needs (``allocator``); the governance scenarios' detectors are the allocator's
+    journaled decisions (``allocator.score_rejected`` ...).
     """
 
     name: str
@@ -139,8 +140,10 @@ _SCENARIOS: tuple[Scenario, ...] = (
         group="strategy",
         mode="faults",
         description="A strategy silently stops trading (no error, no orders).",
-        detected_by=("allocator",),
-        handled="governance flags the decayed strategy and moves its capital",
+        detected_by=("allocator.reallocated",),
+        handled="the strategy stops trading, the others go on; governance keeps scoring it on "
+        "its pool's equity and reallocates (it does not single out a silent strategy: no "
+        "activity-decay detector yet, see docs/chaos.md)",
         requires=("allocator",),
         params={"duration_s": 7 * 86_400},
     ),
@@ -159,9 +162,12 @@ _SCENARIOS: tuple[Scenario, ...] = (
         mode="faults",
         description="A strategy re-optimised again and again on the same data: great in-sample "
         "scores, poor out-of-sample.",
-        detected_by=("allocator",),
-        handled="the allocator does not raise its allocation on in-sample scores",
+        detected_by=("allocator.score_jump", "allocator.throttled"),
+        handled="the allocator's guard limits the chase of in-sample scores: swings rejected "
+        "(jump), reallocations throttled, capital moves at most once a day and at most 10 % "
+        "of the pools' equity a move",
         requires=("allocator",),
+        params={"duration_s": 3 * 86_400, "swing": 20.0},
     ),
     _S(
         name="over_aggression",
@@ -178,9 +184,10 @@ _SCENARIOS: tuple[Scenario, ...] = (
         group="governance",
         mode="faults",
         description="NaN and absurd strategy scores reach the allocator.",
-        detected_by=("allocator",),
-        handled="the scores are rejected; allocations unchanged",
+        detected_by=("allocator.score_rejected",),
+        handled="the scores are rejected (ScoreRejected); no capital moves while they are corrupt",
         requires=("allocator",),
+        params={"duration_s": 86_400},
     ),
     _S(
         name="cro_loss",
@@ -319,5 +326,8 @@ class ScenarioLibrary:
             return [fault("component_freeze", "cro_heartbeat")]
         if name == "silent_death":
             return [fault("strategy_silence", victim)]
-        # overfitting_loop and scoring_corruption act on the allocator, not on the node.
-        return []
+        if name == "overfitting_loop":
+            return [fault("overfit_scoring", "allocator", swing=float(p["swing"]), strategy=victim)]
+        if name == "scoring_corruption":
+            return [fault("score_corruption", "allocator")]
+        raise ValueError(f"scenario {name} has no fault composition")

@@ -23,9 +23,13 @@ class Event(Message, frozen=True, kw_only=True):
 
     ``journaled`` (a class attribute) says whether the journal records it: state
     changes are journaled; inputs that can be replayed from data (bars) are not.
+    ``write_ahead`` (a class attribute): the node commits its journal as soon as it
+    records one (a control decision a crash must not undo; the node has its own list
+    too: orders sent, incidents, halts and resumptions).
     """
 
     journaled: ClassVar[bool] = True
+    write_ahead: ClassVar[bool] = False
     ts: int
 
 

@@ -8,7 +8,7 @@ same from a plain settings mapping, the form a ``BacktestConfig`` field would ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -60,9 +60,24 @@ class Governance:
         if self.call is not None:
             self.kernel.scheduler.cancel(self.call)
 
-    def restore(self, records: Iterable[JournalRecord]) -> None:
-        """After crash recovery: rebuild the allocator's overfitting guard from the journal."""
+    def restore(self, records: Sequence[JournalRecord], *, not_before: int | None = None) -> None:
+        """After crash recovery: rebuild the allocator's overfitting guard and sample window
+        from the journal, and keep the rounds' rhythm: the next round falls on the schedule
+        of the journaled ones (``AllocatorSampled``), not one interval after the restart (a
+        node restarting more often than ``interval_ns`` would never run a round). It is
+        never before now nor ``not_before`` (the next bar a restarted loop will play)."""
         self.allocator.restore(records)
+        last = self.allocator.last_sampled
+        if last is None or self.stopped:
+            return
+        floor = max(self.kernel.clock.now_ns(), not_before or 0)
+        due = last + self.interval_ns
+        if due < floor:  # rounds missed while the node was down: the next one on schedule
+            due += -(-(floor - due) // self.interval_ns) * self.interval_ns
+        scheduler = self.kernel.scheduler
+        if self.call is not None:
+            scheduler.cancel(self.call)
+        self.call = scheduler.schedule(due, self._tick)
 
 
 def _halted(kernel: Kernel) -> str | None:

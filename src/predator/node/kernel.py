@@ -112,8 +112,15 @@ def _is_journaled(event_type: type) -> bool:
 
 
 def _is_write_ahead(event_type: type) -> bool:
-    """Facts committed at once: an order about to reach the venue, an incident."""
-    return issubclass(event_type, OrderSubmitted) or event_type.__name__ in IMMEDIATE_INCIDENTS
+    """Facts committed at once: an order about to reach the venue, an incident, a control
+    decision (a halt, a resumption, an operator's approval, a stopped or restarted
+    strategy): rare, and a restart must not undo them."""
+    return (
+        issubclass(event_type, OrderSubmitted)
+        or event_type.__name__ in IMMEDIATE_INCIDENTS
+        or _is_control(event_type)
+        or bool(getattr(event_type, "write_ahead", False))
+    )
 
 
 def _is_control(event_type: type) -> bool:

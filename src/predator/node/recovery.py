@@ -41,7 +41,7 @@ from predator.execution.order import (
     OrderStatus,
     undo_fill,
 )
-from predator.ledger.journal import JournalCorrupted, JournalRecord, verify_chain
+from predator.ledger.journal import GENESIS, JournalCorrupted, JournalRecord, verify_chain
 from predator.ledger.stores import JournalStore
 from predator.node.resume import _RebuiltEquity, prepare_resume, rebuild_history, resume_run
 from predator.node.snapshot import (
@@ -54,7 +54,7 @@ from predator.node.snapshot import (
 )
 from predator.portfolio.transfers import CapitalTransferred, TransferInvalid, apply_transfer
 from predator.risk.risk_engine import MINUTE_NS
-from predator.validation.audit import audit
+from predator.validation.audit import AuditFollower, Finding, audit
 from predator.venue.orders import OrderRequest, Side, VenueOrderFilled
 from predator.venue.paper_exchange import PaperExchange
 
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DurableJournal",
+    "DurableReader",
     "OrderAdopted",
     "RecoveryRefused",
     "RecoveryReport",
@@ -146,36 +147,71 @@ def load_durable(store: JournalStore) -> DurableJournal:
     :class:`~predator.ledger.journal.Journal` reads its tail when it opens). Raises
     :class:`RecoveryRefused` on any other chain break: recovery never guesses.
     """
-    rows = list(store.read())
-    breaks = verify_chain(rows)
-    discarded: list[int] = []
-    if breaks:
-        last_seq = rows[-1][0] if rows else 0
-        torn = breaks[-1]
-        if torn.seq == last_seq and torn.problem.startswith("torn") and len(breaks) == 1:
-            store.truncate_after(last_seq - 1)
-            discarded.append(last_seq)
-            rows = rows[:-1]
-        else:
-            found = "; ".join(str(b) for b in breaks[:3])
-            raise RecoveryRefused(f"journal fails its chain check, refusing to recover: {found}")
-    decode = msgspec.json.decode
-    records: list[JournalRecord] = []
-    for seq, ts, type_name, raw, chain in rows:
-        try:
-            payload = decode(raw)
-        except msgspec.DecodeError as exc:  # pragma: no cover - verify_chain reports it
-            raise JournalCorrupted(seq, f"payload does not decode ({exc})") from None
-        records.append(JournalRecord(seq, ts, type_name, payload, chain, raw))
-    durable = records[-1].seq if records else 0
-    snapshot, problem = _durable_snapshot(store, records)
-    return DurableJournal(
-        records=tuple(records),
-        durable_seq=durable,
-        discarded_tail=tuple(discarded),
-        snapshot=snapshot,
-        snapshot_problem=problem,
-    )
+    return DurableReader().load(store)
+
+
+class DurableReader:
+    """:func:`load_durable` for a supervisor that restarts one node many times.
+
+    It keeps the records it has read and verified, and the chain value of the last: each
+    :meth:`load` reads, verifies (from that anchor) and decodes only the rows after it,
+    and feeds them to an :class:`~predator.validation.audit.AuditFollower`, so
+    :meth:`refuse_unaudited` costs what is new, not the whole journal. A store never
+    loses a committed row (a crash loses only what was never committed; a torn last row
+    is never accepted), so what was verified stays verified.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[JournalRecord] = []
+        self.auditor = AuditFollower()
+        self._seq = 0
+        self._chain = GENESIS
+
+    def load(self, store: JournalStore) -> DurableJournal:
+        """The durable journal of ``store`` (see :func:`load_durable`)."""
+        rows = list(store.read(self._seq + 1))
+        breaks = verify_chain(rows, after_seq=self._seq, after_chain=self._chain)
+        discarded: list[int] = []
+        if breaks:
+            last_seq = rows[-1][0] if rows else self._seq
+            torn = breaks[-1]
+            if torn.seq == last_seq and torn.problem.startswith("torn") and len(breaks) == 1:
+                store.truncate_after(last_seq - 1)
+                discarded.append(last_seq)
+                rows = rows[:-1]
+            else:
+                found = "; ".join(str(b) for b in breaks[:3])
+                raise RecoveryRefused(
+                    f"journal fails its chain check, refusing to recover: {found}"
+                )
+        decode = msgspec.json.decode
+        fresh: list[JournalRecord] = []
+        for seq, ts, type_name, raw, chain in rows:
+            try:
+                payload = decode(raw)
+            except msgspec.DecodeError as exc:  # pragma: no cover - verify_chain reports it
+                raise JournalCorrupted(seq, f"payload does not decode ({exc})") from None
+            fresh.append(JournalRecord(seq, ts, type_name, payload, chain, raw))
+        if fresh:
+            self._seq, self._chain = fresh[-1].seq, fresh[-1].chain
+            self.records.extend(fresh)
+            self.auditor.feed(fresh)
+        records = self.records
+        snapshot, problem = _durable_snapshot(store, records)
+        return DurableJournal(
+            records=tuple(records),
+            durable_seq=self._seq,
+            discarded_tail=tuple(discarded),
+            snapshot=snapshot,
+            snapshot_problem=problem,
+        )
+
+    def refuse_unaudited(self, *, venue_trades: Collection[str] | None = None) -> None:
+        """:func:`refuse_unaudited` of every record loaded so far, from the running audit."""
+        unmade: set[str] = set()
+        if venue_trades is not None:
+            unmade = set(self.auditor.replayer.trade_ids) - set(venue_trades)
+        _refuse(self.auditor.findings(unmade_fills=unmade))
 
 
 def _durable_snapshot(
@@ -470,10 +506,14 @@ def refuse_unaudited(
             for record in records
             if record.type == "OrderFilled" and isinstance(record.payload, dict)
         } - set(venue_trades)
+    _refuse(audit(records, chain_verified=chain_verified, unmade_fills=unmade).findings)
+
+
+def _refuse(findings: Sequence[Finding]) -> None:
     # A crashed journal has no RunCompleted: that one finding is its nature, not damage.
     findings = [
         finding
-        for finding in audit(records, chain_verified=chain_verified, unmade_fills=unmade).findings
+        for finding in findings
         if not (
             finding.check == "complete"
             and ("incomplete" in finding.message or "is empty" in finding.message)

@@ -11,7 +11,7 @@ overfitting guard (hysteresis, a minimum interval, a daily limit) journals
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from itertools import pairwise
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "AllocationThrottled",
     "Allocator",
     "AllocatorConfig",
+    "AllocatorSampled",
     "CapitalReallocated",
     "PoolSample",
     "ScoreRejected",
@@ -66,6 +67,15 @@ class AllocationThrottled(Event, frozen=True, kw_only=True):
     reason: str
     detail: str
     reallocations_today: int
+
+
+class AllocatorSampled(Event, frozen=True, kw_only=True):
+    """One round's sample of every pool: equity at the marks and net transfers in (money
+    units), by strategy. Journaled so a restarted node rebuilds the scoring window instead
+    of warming up again (campaigns crash about daily at their extreme setting)."""
+
+    equity: dict[str, int]
+    transfers: dict[str, int]
 
 
 class CapitalReallocated(Event, frozen=True, kw_only=True):
@@ -293,19 +303,55 @@ class Allocator:
             self._halted = halted
 
     # -- restart ------------------------------------------------------------------------
-    def restore(self, records: Iterable[JournalRecord]) -> None:
-        """Rebuild the overfitting guard from a journal (after a crash): the times of past
+    def restore(self, records: Sequence[JournalRecord]) -> None:
+        """Rebuild the allocator from a journal (after a crash): the times of recent
         reallocations and the last accepted scores, so a restart cannot reset the daily
-        limit. The equity window starts again (it is re-sampled from the next round)."""
-        for record in records:
-            if record.type != "CapitalReallocated" or not isinstance(record.payload, dict):
+        limit, and the equity window from the journaled ``AllocatorSampled`` rounds, so a
+        restart does not start the window again.
+
+        Reads from the newest record back and stops once the window is full and the guard
+        has what it needs (the last ``max_reallocations_per_day + 1`` reallocations, or
+        none older than a day and the minimum interval): a campaign restarts often on a
+        long journal.
+        """
+        config = self.config
+        window = config.window + 1
+        keep = config.max_reallocations_per_day + 1
+        reach = max(DAY_NS, config.min_interval_ns)
+        rounds: list[JournalRecord] = []
+        times: list[int] = []
+        scores: dict[str, float] = {}
+        horizon: int | None = None
+        for record in reversed(records):
+            if horizon is None:
+                horizon = record.ts - reach
+            if len(rounds) >= window and (len(times) >= keep or record.ts < horizon):
+                break
+            if not isinstance(record.payload, dict):
                 continue
-            self.reallocation_times.append(record.ts)
-            scores = record.payload.get("scores") or {}
-            for name, score in scores.items():
-                if isinstance(score, int | float) and math.isfinite(score):
-                    self.previous_scores[str(name)] = float(score)
+            if record.type == "AllocatorSampled":
+                if len(rounds) < window:
+                    rounds.append(record)
+            elif record.type == "CapitalReallocated" and len(times) < keep:
+                times.append(record.ts)
+                for name, score in (record.payload.get("scores") or {}).items():
+                    if isinstance(score, int | float) and math.isfinite(score):
+                        scores.setdefault(str(name), float(score))  # the newest wins
+        for record in reversed(rounds):
+            equity = record.payload.get("equity") or {}
+            transfers = record.payload.get("transfers") or {}
+            for name, value in equity.items():
+                history = self.samples.setdefault(str(name), [])
+                history.append(PoolSample(record.ts, int(value), int(transfers.get(name, 0))))
+                del history[:-window]
+        self.reallocation_times.extend(reversed(times))
+        self.previous_scores.update(scores)
         self.reallocations = len(self.reallocation_times)
+
+    @property
+    def last_sampled(self) -> int | None:
+        """Kernel time of the newest sample (journaled or taken), if any."""
+        return max((h[-1].ts for h in self.samples.values() if h), default=None)
 
     # -- one round ----------------------------------------------------------------------
     def run_round(self) -> CapitalReallocated | None:
@@ -327,6 +373,13 @@ class Allocator:
             history = self.samples.setdefault(name, [])
             history.append(PoolSample(now, equity[name], portfolio.transfers))
             del history[:-window]
+        publish(
+            AllocatorSampled(
+                ts=now,
+                equity=dict(equity),
+                transfers={n: self._portfolios[n].transfers for n in names},
+            )
+        )
         halted = self._halted()
         if halted is not None:
             return self._throttled(now, "halted", halted)

@@ -221,8 +221,11 @@ class StrategyRunner:
 
     def warm(self, bar: Bar) -> None:
         """Feed ``bar`` to the strategy with its intents suppressed (rebuilding its
-        indicators after a restart); nothing is sent, counted or journaled."""
+        indicators after a restart); nothing is sent, counted or journaled. A stopped
+        strategy is not fed: it heard no bar while stopped before the restart either."""
         self._last_close = bar.close
+        if self.stopped is not None:
+            return
         self.dry = True
         ctx = self.strategy.ctx
         # Suppressed intents take no client order id: the live ones of this instant must

@@ -3,6 +3,7 @@
 ``ChaosNode`` wires a kernel (``_build_kernel``) on real data (GOOG daily from the shared
 data pack, or the bundled BTCUSDT 1-minute bars) with a :class:`FaultInjector`, and keeps
 every event of the trading bus so a test can read what detected the fault and how.
+With ``governance`` settings an allocator runs on it too (the governance faults' target).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from predator.market import BarFeed, load_bars
 from predator.market.bar import Bar
 from predator.node import BacktestConfig
 from predator.node.backtest import _announce_run, _build_kernel
+from predator.node.governance import Governance, GovernanceConfig, attach_allocator
 from predator.node.kernel import Kernel
+from predator.strategy.allocator import Allocator
 from predator.testkit import shared_data_dir
 
 BTC = Path(__file__).resolve().parents[3] / "data" / "binanceus_BTCUSDT_1m_20230301_20230321.csv.gz"
@@ -49,6 +52,7 @@ class ChaosNode:
         batch_size: int = 2048,
         journal: Journal | None = None,
         snapshot_every: int | None = None,
+        governance: GovernanceConfig | None = None,
     ) -> None:
         self.feed = feed
         self.config = config
@@ -62,6 +66,11 @@ class ChaosNode:
         self.injector = FaultInjector(
             self.kernel, self.chaos, RngStreams(seed).stream("chaos.injector")
         )
+        self.governance: Governance | None = None
+        if governance is not None:
+            allocator = Allocator(governance.allocator)
+            self.governance = attach_allocator(self.kernel, allocator, governance.interval_ns)
+            self.injector.govern(allocator)
         _announce_run(self.kernel, feed, config, self.journal)
         for runner in self.kernel.runners.values():
             runner.start()

@@ -23,7 +23,7 @@ from predator.validation.replay import (
     reversed_trade_ids,
 )
 
-__all__ = ["CHECKS", "AuditReport", "Finding", "audit", "audit_journal"]
+__all__ = ["CHECKS", "AuditFollower", "AuditReport", "Finding", "audit", "audit_journal"]
 
 CHECKS: dict[str, str] = {
     "chain": "no record edited, reordered, copied or torn (verify_chain over stored bytes)",
@@ -138,13 +138,14 @@ def _check_chain(records: list[JournalRecord], findings: list[Finding]) -> None:
 
 
 def _check_outcome(
-    replayer: JournalReplayer, records: list[JournalRecord], findings: list[Finding]
+    replayer: JournalReplayer, span: tuple[int, int] | None, findings: list[Finding]
 ) -> None:
-    """Compare the replayed totals with what the journal's RunCompleted reports."""
-    if not records:
+    """Compare the replayed totals with what the journal's RunCompleted reports;
+    ``span``: the first and last seq of the records (``None``: there are none)."""
+    if span is None:
         findings.append(Finding(None, "complete", "the journal is empty"))
         return
-    first, last = records[0].seq, records[-1].seq
+    first, last = span
     if replayer.started_seq is None:
         findings.append(
             Finding(
@@ -239,7 +240,7 @@ def audit(
     for record in records:
         replayer.apply(record)
     replayer.kill_switch()  # reports resets without approval
-    _check_outcome(replayer, records, findings)
+    _check_outcome(replayer, (records[0].seq, records[-1].seq) if records else None, findings)
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     trades = sum(len(p.closed_trades) for p in replayer.portfolios().values())
     return AuditReport(
@@ -261,3 +262,67 @@ def audit_journal(target: str | os.PathLike[str]) -> AuditReport:
     A missing file or anything that is not a journal raises ``JournalUnreadable``.
     """
     return audit(read_journal(target))
+
+
+class AuditFollower:
+    """The audit of a growing journal, kept up to date record by record.
+
+    :func:`audit` recomputes everything from the first record; a node supervisor that
+    restarts its node many times (a campaign) audits each durable record once instead:
+    :meth:`feed` the records in order as they become durable, ask :meth:`findings`. The
+    checks are :func:`audit`'s, but the chain is the caller's to verify (recovery's
+    incremental read does) and a fill is fee-checked when it arrives: a fee finding is
+    withdrawn when a later ``FillReversed`` undoes that fill, or when the caller names
+    it among the fills the venue never made (``unmade_fills``).
+    """
+
+    def __init__(self) -> None:
+        self._findings: list[Finding] = []
+        self._fee_by_seq: dict[int, int] = {}
+        """Seq of a fill -> index of its fee finding in ``_findings``."""
+        self._withdrawn: set[int] = set()
+        self.replayer = JournalReplayer(on_anomaly=self._found)
+        self.first_seq: int | None = None
+        self.last_seq = 0
+
+    def _found(self, seq: int | None, check: str, message: str) -> None:
+        if check == "fee" and seq is not None:
+            self._fee_by_seq[seq] = len(self._findings)
+        self._findings.append(Finding(seq, check, message))
+
+    def feed(self, records: Iterable[JournalRecord]) -> None:
+        """Audit ``records``, the ones after the last fed, in sequence order."""
+        replayer = self.replayer
+        for record in records:
+            if self.first_seq is None:
+                self.first_seq = record.seq
+            self.last_seq = record.seq
+            if record.type == "FillReversed" and isinstance(record.payload, dict):
+                fill_seq = replayer.trade_ids.get(str(record.payload.get("trade_id")))
+                if fill_seq is not None and fill_seq in self._fee_by_seq:
+                    self._withdrawn.add(self._fee_by_seq.pop(fill_seq))
+            replayer.apply(record)
+
+    def findings(self, *, unmade_fills: Collection[str] = ()) -> list[Finding]:
+        """What :func:`audit` of every record fed so far would find (sorted by seq)."""
+        withdrawn = set(self._withdrawn)
+        for trade_id in unmade_fills:
+            fill_seq = self.replayer.trade_ids.get(trade_id)
+            if fill_seq is not None and fill_seq in self._fee_by_seq:
+                withdrawn.add(self._fee_by_seq[fill_seq])
+        found = [f for i, f in enumerate(self._findings) if i not in withdrawn]
+        replayer = self.replayer
+
+        def also(seq: int | None, check: str, message: str) -> None:
+            found.append(Finding(seq, check, message))
+
+        # The end-of-run checks read the state; their findings are this answer's only.
+        replayer.set_anomaly_handler(also)
+        try:
+            replayer.kill_switch(rebuild=True)  # reports resets without approval
+        finally:
+            replayer.set_anomaly_handler(self._found)
+        span = None if self.first_seq is None else (self.first_seq, self.last_seq)
+        _check_outcome(replayer, span, found)
+        found.sort(key=lambda f: (f.seq is None, f.seq or 0))
+        return found

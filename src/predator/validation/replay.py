@@ -749,9 +749,15 @@ class JournalReplayer:
         """The replayed Portfolio of each pool, by account."""
         return {account: pool.portfolio for account, pool in self.pools.items()}
 
-    def kill_switch(self) -> EmergencyStop:
-        """The kill switch rebuilt from the journal's kill-switch events (by restore)."""
-        if self._kill_switch is not None and self._kill_restored == len(self._kill_records):
+    def set_anomaly_handler(self, handler: AnomalyHandler | None) -> None:
+        """Send later anomalies to ``handler``."""
+        self._on_anomaly = handler
+
+    def kill_switch(self, *, rebuild: bool = False) -> EmergencyStop:
+        """The kill switch rebuilt from the journal's kill-switch events (by restore);
+        ``rebuild``: even if nothing changed (its anomalies are reported again)."""
+        fresh = self._kill_restored == len(self._kill_records)
+        if self._kill_switch is not None and fresh and not rebuild:
             return self._kill_switch
         self._kill_restored = len(self._kill_records)
         self._kill_switch = self._restore_kill_switch()
