@@ -262,6 +262,15 @@ class L2PaperExchange(OrderEntry):
         """Sequence number of the last trade (0 before the first)."""
         return self._trade_seq
 
+    def knows_order(self, client_order_id: str) -> bool:
+        """Whether this venue received ``client_order_id`` or has it on its way (an
+        order in flight is not "unknown": it has not arrived yet)."""
+        return (
+            client_order_id in self._known_ids
+            or client_order_id in self._outcomes
+            or self._in_flight(client_order_id)
+        )
+
     def order_outcome(self, client_order_id: str) -> VenueReport | None:
         """The venue's final answer on an order (rejected, canceled or fully filled)."""
         return self._outcomes.get(client_order_id)
