@@ -313,6 +313,9 @@ class CampaignNode:
         (a year of extreme chaos is ~100,000 faults and ~1,000 restarts)."""
         injector, scheduler = self.injector, self.kernel.scheduler
         for fault_id, fault in sorted(old.active.items()):
+            if fault.until_ns <= now:  # it ended while the node was down
+                old.clear(fault_id)
+                continue
             injector.inject(fault)  # still active (venue, market): it strikes the new node too
             old.active.pop(fault_id, None)
         plan = self.chaos.plan
