@@ -1,14 +1,13 @@
 """A 365-day extreme campaign on 1-minute bars: wall time, and what chaos and invariants cost.
 
 Runs ``predator.campaign.Campaign`` on 525,600 one-minute bars (the bundled BTCUSDT capture
-block-bootstrapped, two engines plus the faulty flood) four ways and prints one table:
+block-bootstrapped, two engines plus the faulty flood, the allocator) three ways and
+prints one table:
 
 - baseline: no chaos, invariants off (the same node, strategies, risk profile, journal);
 - invariants: no chaos, the balance equation checked after every journaled event;
-- extreme: the ``extreme`` preset, everything on (today it ends early: see bench/README.md);
-- extreme, recoverable faults: the ``extreme`` preset without the fault kinds that today
-  leave a journal recovery refuses (bus faults, ghost fills, a frozen CRO heartbeat), so
-  crashes, recoveries and the rest of the chaos run the whole year.
+- extreme: the ``extreme`` preset, everything on (crashes about daily, restarts,
+  recoveries, every fault kind and scenario).
 
 The cost ratio compares wall time per bar with the baseline's. Usage::
 
@@ -19,33 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from typing import Any
 
 from predator.campaign import Campaign, CampaignConfig
-
-UNRECOVERABLE_TODAY = (
-    "bus_delay",
-    "bus_drop",
-    "bus_duplicate",
-    "bus_reorder",
-    "bus_corrupt",
-    "ghost_fill",
-    "component_freeze",
-)
-"""Fault kinds that today end a campaign at the next crash (the journal fails the audit)."""
-
-
-def _recoverable_extreme(directory: str) -> str:
-    path = os.path.join(directory, "extreme-recoverable.toml")
-    lines = ['intensity = "extreme"', ""]
-    for kind in UNRECOVERABLE_TODAY:
-        lines += [f"[faults.{kind}]", "rate_per_day = 0", ""]
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
-    return path
 
 
 def _run(name: str, config: CampaignConfig) -> dict[str, Any]:
@@ -77,13 +53,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     base = CampaignConfig(days=args.days, seed=args.seed, chaos="none")
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [
-            _run("baseline (no chaos, no invariants)", _replace(base, invariants=False)),
-            _run("no chaos, invariants on", base),
-            _run("extreme (preset)", _replace(base, chaos="extreme")),
-            _run("extreme, recoverable faults", _replace(base, chaos=_recoverable_extreme(tmp))),
-        ]
+    rows = [
+        _run("baseline (no chaos, no invariants)", _replace(base, invariants=False)),
+        _run("no chaos, invariants on", base),
+        _run("extreme (preset)", _replace(base, chaos="extreme")),
+    ]
     baseline = rows[0]["us_per_bar"]
     for row in rows:
         row["cost_vs_baseline"] = round(row["us_per_bar"] / baseline, 2)
