@@ -281,19 +281,26 @@ def test_a_lost_cancel_is_resolved_by_the_venues_answer_exactly_once() -> None:
     assert not node.kernel.kill_switch.is_tripped("global")
 
 
-def test_an_order_the_venue_acknowledged_and_then_forgot_halts() -> None:
+def _node_believing_in(client_order_id: str, *, accepted: bool) -> Node:
+    """A node 60 bars in whose execution holds an open order the venue never saw."""
     from predator.execution.order import Order, OrderStatus
 
     node = Node()
     node.play(60)
-    ghost = Order(
-        OrderRequest(client_order_id="ghost-1", symbol="GOOG", side=Side.BUY, quantity=1),
+    order = Order(
+        OrderRequest(client_order_id=client_order_id, symbol="GOOG", side=Side.BUY, quantity=1),
         next(iter(node.kernel.runners)),
     )
-    ghost.transition(OrderStatus.SUBMITTED)
-    ghost.transition(OrderStatus.ACCEPTED)
-    ghost.venue_order_id = "V-ghost"
-    node.kernel.execution.restore(ghost)
+    order.transition(OrderStatus.SUBMITTED)
+    if accepted:
+        order.transition(OrderStatus.ACCEPTED)
+        order.venue_order_id = f"V-{client_order_id}"
+    node.kernel.execution.restore(order)
+    return node
+
+
+def test_an_order_the_venue_acknowledged_and_then_forgot_halts() -> None:
+    node = _node_believing_in("ghost-1", accepted=True)
 
     report = node.recon.check()
 
@@ -307,16 +314,9 @@ def test_an_order_the_venue_acknowledged_and_then_forgot_halts() -> None:
 def test_an_order_sent_but_never_received_by_the_venue_is_closed_as_rejected() -> None:
     """Never acknowledged, and the venue has no record of it at all (its answer to an
     order-status query): it never arrived, so it has no effect; closed, not a halt."""
-    from predator.execution.order import Order, OrderStatus
+    from predator.execution.order import OrderStatus
 
-    node = Node()
-    node.play(60)
-    lost = Order(
-        OrderRequest(client_order_id="lost-1", symbol="GOOG", side=Side.BUY, quantity=1),
-        next(iter(node.kernel.runners)),
-    )
-    lost.transition(OrderStatus.SUBMITTED)
-    node.kernel.execution.restore(lost)
+    node = _node_believing_in("lost-1", accepted=False)
 
     report = node.recon.check()
 

@@ -98,7 +98,11 @@ class CampaignNode:
         self.governance: Governance | None = None
         """The allocator on the current kernel (``None`` with governance off)."""
         self._memory: MemoryStore | None = None
-        self._clears: tuple[list[PlannedFault], list[PlannedFault]] | None = None
+        self._clears = sorted(  # the plan is complete before the node is built
+            (f for f in chaos.plan if f.kind != "process_crash"),
+            key=lambda f: (f.until_ns, f.at_ns, f.fault_id),
+        )
+        """The plan's clearances in time order (a crash has none)."""
         self._reader = DurableReader()
         """The durable journal read so far, verified and audited (the supervisor's)."""
         operator.audit = self._audit_refusal
@@ -319,13 +323,7 @@ class CampaignNode:
             injector.inject(fault)  # still active (venue, market): it strikes the new node too
             old.active.pop(fault_id, None)
         plan = self.chaos.plan
-        if self._clears is None or self._clears[0] is not plan:
-            ordered = sorted(
-                (f for f in plan if f.kind != "process_crash"),
-                key=lambda f: (f.until_ns, f.at_ns, f.fault_id),
-            )
-            self._clears = (plan, ordered)
-        clears = self._clears[1]
+        clears = self._clears
         _Pump(
             scheduler,
             plan,
